@@ -1,0 +1,219 @@
+"""TOML -> validated settings.  Errors name the key and the fix."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = "/etc/mailrobot/config.toml"
+CONFIG_ENV = "MAILROBOT_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the key and what to do."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret(value: str | None, file: str | None, env: str, key: str) -> str | None:
+    """A secret comes from the env var first, then a file, then the TOML value."""
+    if os.environ.get(env):
+        return os.environ[env]
+    if file:
+        path = Path(os.path.expandvars(file))
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {key}_file {path}: {exc.strerror}") from exc
+    return value
+
+
+class ImapSettings(_Section):
+    host: str
+    port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: str | None = None
+    password_file: str | None = None
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str | None = None
+    create_folders: bool = True
+    use_idle: bool = True
+    poll_interval: float = Field(default=30.0, gt=0)
+    idle_restart: float = Field(default=300.0, gt=0, le=600)
+    timeout: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _secret(self) -> ImapSettings:
+        secret = _read_secret(self.password, self.password_file, "MAILROBOT_IMAP_PASSWORD", "imap.password")
+        if not secret:
+            raise ValueError(
+                "no IMAP password: set imap.password, imap.password_file or the env var MAILROBOT_IMAP_PASSWORD"
+            )
+        object.__setattr__(self, "password", secret)
+        return self
+
+
+class SmtpSettings(_Section):
+    host: str
+    port: int = 587
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    password_file: str | None = None
+    from_address: str
+    from_name: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=16)
+    max_attempts: int = Field(default=10, ge=1)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _secret(self) -> SmtpSettings:
+        secret = _read_secret(self.password, self.password_file, "MAILROBOT_SMTP_PASSWORD", "smtp.password")
+        if self.username and not secret:
+            raise ValueError(
+                "smtp.username is set but there is no password: set smtp.password, smtp.password_file "
+                "or the env var MAILROBOT_SMTP_PASSWORD (or remove smtp.username for no authentication)"
+            )
+        object.__setattr__(self, "password", secret)
+        return self
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if "@" not in value or any(c in value for c in " <>\r\n"):
+            raise ValueError("must be a bare address like feedback@example.kz")
+        return value.lower()
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:////var/lib/mailrobot/mailrobot.db"
+    echo: bool = False
+
+
+class RobotSettings(_Section):
+    case_number_format: str = "SKES-{year}-{seq:06d}"
+    timezone: str = "Asia/Almaty"
+    default_language: Literal["ru", "kk", "en"] = "ru"
+    answer_days: int = Field(default=3, ge=1)
+    extended_days: int = Field(default=14, ge=1)
+    working_day_start: time = time(9, 0)
+    working_day_end: time = time(18, 0)
+    notices_per_sender_per_day: int = Field(default=5, ge=0)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    secret: str | None = None
+    secret_file: str | None = None
+    templates_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _secret(self) -> RobotSettings:
+        secret = _read_secret(self.secret, self.secret_file, "MAILROBOT_SECRET", "robot.secret")
+        if not secret or len(secret) < 16:
+            raise ValueError(
+                "robot.secret (the key that signs reply addresses) must be at least 16 characters: "
+                "set robot.secret, robot.secret_file or the env var MAILROBOT_SECRET "
+                "(e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        object.__setattr__(self, "secret", secret)
+        return self
+
+    @field_validator("case_number_format")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        try:
+            sample = value.format(year=2026, seq=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"cannot format with {{year}} and {{seq}}: {exc}") from exc
+        if "{seq" not in value:
+            raise ValueError("must contain {seq} (e.g. SKES-{year}-{seq:06d})")
+        if not sample.replace("-", "").replace("/", "").isalnum():
+            raise ValueError("may contain only letters, digits, '-' and '/' around {year} and {seq}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Almaty") from exc
+        return value
+
+
+class CalendarSettings(_Section):
+    country: str = "KZ"
+    extra_days_off: list[date] = Field(default_factory=list)
+    extra_working_days: list[date] = Field(default_factory=list)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class Settings(_Section):
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database: DatabaseSettings = DatabaseSettings()
+    robot: RobotSettings
+    calendar: CalendarSettings = CalendarSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def mail_domain(self) -> str:
+        return self.smtp.from_address.rsplit("@", 1)[1]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "missing":
+        return f"{key}: required key is missing; add it to the config (see config.example.toml)"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key; check its spelling against config.example.toml"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message} (got {error.get('input')!r})" if kind != "value_error" else f"{key}: {message}"
+
+
+def parse_settings(data: dict[str, Any], source: str = "config") -> Settings:
+    """Validate a parsed TOML document; raise ConfigError listing every bad key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(err) for err in exc.errors()]
+        raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate the TOML file at `path`."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist: copy config.example.toml there, "
+            f"or pass --config PATH / set {CONFIG_ENV}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_settings(data, str(path))
