@@ -1,0 +1,90 @@
+"""Fixtures: one real Dovecot per session, a fresh mail user and SMTP sink per test, and robot configs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS_ENV = "MAILROBOT_CORPUS"
+
+
+class Mailbox(NamedTuple):
+    """A Dovecot user made for one test; unpacks as (username, password)."""
+
+    username: str
+    password: str
+
+
+WriteConfig = Callable[..., Path]
+
+_user_numbers = itertools.count(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Whatever needs the real servers is an integration test, so `pytest -m "not integration"` runs the
+    # pure unit tests alone without anyone remembering to mark them.
+    for item in items:
+        if {"dovecot", "mailbox", "smtp_sink", "write_config"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """The session's private Dovecot (started once: about 0.3 s).  Use `mailbox` for a user of your own."""
+    with Dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot, request: pytest.FixtureRequest) -> Mailbox:
+    """A new, empty Dovecot user for this test: no other test sees its mail."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "test"
+    username = f"u{next(_user_numbers):04d}-{slug}"
+    return Mailbox(username, dovecot.add_user(username))
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An SMTP server for this test that keeps what it receives (see SmtpSink for AUTH and failures)."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def write_config(dovecot: Dovecot) -> WriteConfig:
+    """Factory: `write_config(tmp_path, mailbox, smtp_sink, **overrides) -> Path` of a robot config.toml.
+
+    Overrides are per-section dicts merged into the defaults, e.g. `imap={"use_idle": False}`; a None
+    value deletes a key, e.g. `robot={"secret": None}`.  The database is SQLite in tmp_path.
+    """
+
+    def write(tmp_path: Path, mailbox: tuple[str, str], smtp_sink: SmtpSink, **overrides: Any) -> Path:
+        data = robot_config(dovecot, mailbox, smtp_sink, f"sqlite:///{tmp_path}/mailrobot.db", **overrides)
+        return write_toml(tmp_path / "config.toml", data)
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The shared corpus of real-world messages: $MAILROBOT_CORPUS, or shared/corpus beside the repository."""
+    candidates = [Path(os.environ[CORPUS_ENV])] if os.environ.get(CORPUS_ENV) else []
+    candidates.append(REPO.parent / "shared" / "corpus")
+    for candidate in candidates:
+        if (candidate / "messages").is_dir():
+            return candidate
+    pytest.fail(
+        "test corpus not found: looked for "
+        + ", ".join(str(c) for c in candidates)
+        + f". Put a copy of shared/ beside the repository, or set {CORPUS_ENV}=/path/to/shared/corpus.",
+        pytrace=False,
+    )
