@@ -58,7 +58,8 @@ class ImapSettings(_Section):
         secret = _read_secret(self.password, self.password_file, "MAILROBOT_IMAP_PASSWORD", "imap.password")
         if not secret:
             raise ValueError(
-                "no IMAP password: set imap.password, imap.password_file or the env var MAILROBOT_IMAP_PASSWORD"
+                "no IMAP password: set imap.password, imap.password_file "
+                "or the env var MAILROBOT_IMAP_PASSWORD"
             )
         object.__setattr__(self, "password", secret)
         return self
@@ -113,6 +114,8 @@ class RobotSettings(_Section):
     working_day_end: time = time(18, 0)
     notices_per_sender_per_day: int = Field(default=5, ge=0)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    # The company's name as consumers read it, per language; smtp.from_name where a language has none.
+    company_names: dict[str, str] = Field(default_factory=dict)
     secret: str | None = None
     secret_file: str | None = None
     templates_dir: str | None = None
@@ -176,6 +179,9 @@ class Settings(_Section):
     @property
     def mail_domain(self) -> str:
         return self.smtp.from_address.rsplit("@", 1)[1]
+
+    def company_name(self, language: str) -> str:
+        return self.robot.company_names.get(language) or self.smtp.from_name
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -1,0 +1,132 @@
+"""Intake benchmark: N consumer mails in a real Dovecot -> `run --once` -> cases and notices in an SMTP sink.
+
+Prints messages/s (APPEND excluded), peak RSS of the robot process, and with --idle the APPEND-to-notice
+latency percentiles of the running daemon.
+Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--idle 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.factories import consumer_mail  # noqa: E402
+from tests.servers import Dovecot, SmtpSink, robot_config, write_toml  # noqa: E402
+
+BODIES = [
+    "Здравствуйте! В квитанции за октябрь неверные показания счётчика: 12 450 вместо 11 450. Прошу перерасчёт.",
+    "Сәлеметсіз бе! Қараша айындағы төлем есепшотқа түспеді. Тексеріп беруіңізді сұраймын.",
+    "Добрый день. Третий день нет отопления в квартире по ул. Абая 12, кв. 5. Когда дадут тепло?",
+    "Hello, I paid my electricity bill on 15 November but the payment is not shown in my account.",
+]
+
+
+def mails(n: int, tag: str) -> list[bytes]:
+    return [
+        consumer_mail(
+            sender=f"consumer{i % 997}@mail.ru",
+            subject=f"Обращение {i}",
+            body=BODIES[i % 4],
+            message_id=f"<{tag}-{i}@mail.ru>",
+        )
+        for i in range(n)
+    ]
+
+
+def run_once(config: Path) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailrobot", "run", "--once", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, peak_kb, proc.stdout.strip()
+
+
+def idle_latency(
+    dovecot: Dovecot, user: tuple[str, str], sink: SmtpSink, config: Path, count: int
+) -> list[float]:
+    log = open(config.parent / "daemon.log", "w")  # noqa: SIM115
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    try:
+        time.sleep(3)
+        sink.clear()
+        latencies = []
+        for i, raw in enumerate(mails(count, "idle")):
+            started = time.perf_counter()
+            dovecot.append(user[0], raw)
+            sink.wait_for(i + 1, timeout=30)
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.02)
+        return latencies
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=20)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=1000, help="messages in the backlog")
+    parser.add_argument(
+        "--idle", type=int, default=0, help="also measure APPEND->notice latency over N mails"
+    )
+    args = parser.parse_args()
+    with Dovecot() as dovecot, SmtpSink() as sink, tempfile.TemporaryDirectory() as tmp:
+        user = ("bench", dovecot.add_user("bench"))
+        config = write_toml(
+            Path(tmp) / "config.toml",
+            robot_config(
+                dovecot,
+                user,
+                sink,
+                f"sqlite:///{tmp}/bench.db",
+                logging={"level": "WARNING"},
+                robot={"notices_per_sender_per_day": 1000},
+            ),
+        )
+        for raw in mails(args.n, "backlog"):
+            dovecot.append(user[0], raw)
+        elapsed, peak_kb, summary = run_once(config)
+        sink.wait_for(args.n, timeout=120)
+        figures = {
+            "messages": args.n,
+            "seconds": round(elapsed, 2),
+            "messages_per_s": round(args.n / elapsed, 1),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "notices_received": len(sink.messages),
+            "run_once": summary,
+        }
+        if args.idle:
+            lat = sorted(idle_latency(dovecot, user, sink, config, args.idle))
+            figures |= {
+                "idle_p50_ms": round(statistics.median(lat) * 1000, 1),
+                "idle_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1),
+                "idle_max_ms": round(lat[-1] * 1000, 1),
+            }
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from mailrobot.cli import main
+
+main()

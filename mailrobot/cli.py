@@ -1,0 +1,285 @@
+"""The `mailrobot` command line: the daemon, one-shot runs, and what admins ask of the database."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from mailrobot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from mailrobot.db import Database
+from mailrobot.logs import setup_logging
+from mailrobot.models import Case, Message
+from mailrobot.workdays import WorkCalendar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        envvar=CONFIG_ENV,
+        default=DEFAULT_CONFIG_PATH,
+        show_default=True,
+        show_envvar=True,
+        help="The TOML config file.",
+    )(func)
+
+
+def _settings(config_path: str) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _database(config_path: str) -> Database:
+    settings = _settings(config_path)
+    db = Database(settings.database.url)
+    db.upgrade()
+    return db
+
+
+def _calendar(config_path: str) -> WorkCalendar:
+    """The calendar in force: the config's when there is a config file, Kazakhstan's defaults otherwise."""
+    path = Path(config_path)
+    if not path.exists():
+        return WorkCalendar()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise click.ClickException(f"{path} is not valid TOML: {exc}") from None
+    from mailrobot.config import CalendarSettings, RobotSettings
+
+    calendar = CalendarSettings.model_validate(data.get("calendar", {}))
+    robot = data.get("robot", {})
+    tz = robot.get("timezone", RobotSettings.model_fields["timezone"].default)
+    end = RobotSettings.model_fields["working_day_end"].default
+    if "working_day_end" in robot:
+        end = robot["working_day_end"]
+    return WorkCalendar(
+        tz=tz,
+        extra_days_off=calendar.extra_days_off,
+        extra_working_days=calendar.extra_working_days,
+        country=calendar.country,
+        day_end=end,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group()
+@click.version_option(package_name="mailrobot")
+def main() -> None:
+    """mailrobot: registers consumer e-mail as cases, sends notices, tracks deadlines."""
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Process the mailbox once, drain the outbox, exit.")
+def run(config_path: str, once: bool) -> None:
+    """Run the daemon (or one pass with --once)."""
+    settings = _settings(config_path)
+    setup_logging(settings.logging.level, settings.logging.json_format)
+    from mailrobot.daemon import Robot
+
+    robot = Robot(settings)
+    if once:
+        summary = robot.run_once()
+        counts = ", ".join(f"{s} {summary.count(s)}" for s in ("case", "ignored", "quarantined", "duplicate"))
+        click.echo(
+            f"processed {len(summary.outcomes)} messages ({counts}); sent {summary.sent} mails"
+            + (f", {summary.send_failures} send failures (will retry)" if summary.send_failures else "")
+        )
+        return
+    robot.run_forever()
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str) -> None:
+    """Validate the config file and say what is wrong."""
+    settings = _settings(config_path)
+    click.echo(
+        f"{config_path}: OK (mailbox {settings.imap.username}@{settings.imap.host}, "
+        f"database {settings.database.url.split('://')[0]})"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Create or migrate the database schema."""
+    _database(config_path)
+    click.echo("database is up to date")
+
+
+@main.group()
+def cases() -> None:
+    """Registered cases."""
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "number": case.number,
+        "requester": case.requester,
+        "requester_name": case.requester_name,
+        "subject": case.subject,
+        "state": case.state,
+        "language": case.language,
+        "channel": case.channel,
+        "organization": case.organization,
+        "assignee": case.assignee,
+        "category": case.category,
+        "received_at": _iso(case.received_at),
+        "due_at": _iso(case.due_at),
+        "answered_at": _iso(case.answered_at),
+        "closed_at": _iso(case.closed_at),
+    }
+
+
+@cases.command("list")
+@config_option
+@click.option("--state", help="Only cases in this state (new, answered, overdue, closed, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--limit", default=1000, show_default=True)
+def cases_list(config_path: str, state: str | None, as_json: bool, limit: int) -> None:
+    """List cases, newest first."""
+    db = _database(config_path)
+    query = select(Case).order_by(Case.id.desc()).limit(limit)
+    if state:
+        query = query.where(Case.state == state)
+    with db.sessions() as session:
+        rows = [case_summary(c) for c in session.scalars(query)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        due = (r["due_at"] or "")[:16].replace("T", " ")
+        click.echo(
+            f"{r['number']:<18} {r['state']:<9} {r['language']:<3} due {due}  "
+            f"{r['requester']:<30} {r['subject'][:60]}"
+        )
+    click.echo(f"{len(rows)} case(s)", err=True)
+
+
+@cases.command("show")
+@config_option
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cases_show(config_path: str, number: str, as_json: bool) -> None:
+    """Show one case with its timeline."""
+    db = _database(config_path)
+    with db.sessions() as session:
+        case = session.scalar(select(Case).where(Case.number == number).options(selectinload(Case.events)))
+        if case is None:
+            raise click.ClickException(f"no case {number}")
+        data = case_summary(case)
+        data["body"] = case.body
+        data["timeline"] = [
+            {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in case.events
+        ]
+    if as_json:
+        _echo_json(data)
+        return
+    for key in (
+        "number",
+        "state",
+        "requester",
+        "requester_name",
+        "subject",
+        "language",
+        "received_at",
+        "due_at",
+    ):
+        click.echo(f"{key + ':':<16}{data[key] or ''}")
+    click.echo("\n" + data["body"].strip()[:2000] + "\n\ntimeline:")
+    for e in data["timeline"]:
+        click.echo(f"  {e['at'][:19].replace('T', ' ')}  {e['kind']:<18} {e['actor']:<28} {e['detail']}")
+
+
+@main.group()
+def messages() -> None:
+    """Messages the robot has seen."""
+
+
+@messages.command("list")
+@config_option
+@click.option("--quarantined", is_flag=True, help="Only quarantined messages.")
+@click.option("--status", help="Only messages with this status (case, ignored, quarantined, duplicate).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--limit", default=1000, show_default=True)
+def messages_list(config_path: str, quarantined: bool, status: str | None, as_json: bool, limit: int) -> None:
+    """List messages with what became of them."""
+    db = _database(config_path)
+    query = select(Message).order_by(Message.id.desc()).limit(limit).options(selectinload(Message.case))
+    if quarantined or status:
+        query = query.where(Message.status == ("quarantined" if quarantined else status))
+    with db.sessions() as session:
+        rows = [
+            {
+                "id": m.id,
+                "message_id": m.message_id,
+                "status": m.status,
+                "reason": m.reason,
+                "case_number": m.case.number if m.case else None,
+                "sender": m.sender,
+                "subject": m.subject,
+                "received_at": _iso(m.received_at),
+                "size": m.size,
+            }
+            for m in session.scalars(query)
+        ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"#{r['id']:<6} {r['status']:<11} {r['case_number'] or '-':<18} {r['sender'][:30]:<30} "
+            f"{r['reason'][:70]}"
+        )
+    click.echo(f"{len(rows)} message(s)", err=True)
+
+
+@main.command("due-date")
+@config_option
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--days", default=3, show_default=True, help="Working days to count.")
+def due_date(config_path: str, day: datetime, days: int) -> None:
+    """Print the due date of a case registered on DAY (YYYY-MM-DD)."""
+    click.echo(_calendar(config_path).working_days_after(day.date(), days).isoformat())
+
+
+@main.command("calendar")
+@config_option
+@click.argument("year", type=int, default=date.today().year)
+def calendar_cmd(config_path: str, year: int) -> None:
+    """Print the working-day calendar in force for YEAR: days off and worked weekend days."""
+    calendar = _calendar(config_path)
+    for day, name, origin in calendar.days_off(year):
+        click.echo(f"{day.isoformat()}  {day.strftime('%a')}  {origin:<18} {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

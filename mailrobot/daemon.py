@@ -1,0 +1,146 @@
+"""The loop that ties the stages together: the only place that knows about threads, signals and time."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+
+from mailrobot.config import Settings
+from mailrobot.db import Database
+from mailrobot.imap import MailboxGone, MailboxSource
+from mailrobot.intake import Fetched, Intake, Outcome
+from mailrobot.outbox import OutboxSender
+from mailrobot.render import Renderer
+from mailrobot.workdays import WorkCalendar, check_timezone
+
+log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (1, 2, 5, 10, 30, 60)
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    sent: int = 0
+    send_failures: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+class Robot:
+    """One mailbox, one database, one outbox."""
+
+    def __init__(self, settings: Settings, upgrade: bool = True) -> None:
+        check_timezone(settings.robot.timezone)
+        self.settings = settings
+        self.db = Database(settings.database.url, settings.database.echo)
+        if upgrade:
+            self.db.upgrade()
+        self.calendar = WorkCalendar.from_settings(settings)
+        self.renderer = Renderer(
+            _templates_dir(settings), settings.robot.default_language, settings.robot.timezone
+        )
+        self.intake = Intake(self.db, settings, self.calendar, self.renderer)
+        self.sender = OutboxSender(self.db, settings.smtp)
+        self.stop = threading.Event()
+        self.outbox_wakeup = threading.Event()
+
+    # -- one pass -------------------------------------------------------------------------------------------
+    def sync(self, source: MailboxSource) -> list[Outcome]:
+        """Process everything waiting in the mailbox, batch by batch, moving each batch after its commit."""
+        outcomes: list[Outcome] = []
+        while not self.stop.is_set():
+            uids = source.pending_uids()
+            if not uids:
+                break
+            for start in range(0, len(uids), self.settings.imap.batch_size):
+                if self.stop.is_set():
+                    break
+                chunk = uids[start : start + self.settings.imap.batch_size]
+                fetched = [Fetched(uid, raw) for uid, raw in source.fetch(chunk)]
+                batch_outcomes = self.intake.process(source.mailbox, source.uidvalidity, fetched)
+                self.outbox_wakeup.set()
+                source.mark_done([o.uid for o in batch_outcomes])
+                outcomes += batch_outcomes
+        return outcomes
+
+    def run_once(self) -> RunSummary:
+        """Process the mailbox once and send everything that is due: for cron, tests and smoke checks."""
+        source = MailboxSource(self.settings.imap)
+        source.connect()
+        try:
+            summary = RunSummary(outcomes=self.sync(source))
+        finally:
+            source.close()
+        summary.sent, summary.send_failures = self.sender.drain()
+        return summary
+
+    # -- the daemon -----------------------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        """Intake in this thread, the outbox sender in another, until SIGTERM/SIGINT."""
+        self._install_signals()
+        sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
+        sender.start()
+        try:
+            self._intake_loop()
+        finally:
+            self.stop.set()
+            self.outbox_wakeup.set()
+            sender.join(timeout=10)
+            self.sender.close()
+            self.db.dispose()
+            log.info("stopped")
+
+    def _intake_loop(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            source = MailboxSource(self.settings.imap)
+            try:
+                source.connect()
+                failures = 0
+                while not self.stop.is_set():
+                    self.sync(source)
+                    source.wait(self.stop)
+            except (MailboxGone, OSError) as exc:
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                log.warning("IMAP connection lost (%s); reconnecting in %s s", exc, delay)
+                self.stop.wait(delay)
+            except Exception as exc:  # e.g. a login refused: keep trying, but loudly and slowly
+                delay = RECONNECT_DELAYS[-1]
+                failures += 1
+                log.error("IMAP error (%s: %s); retrying in %s s", type(exc).__name__, exc, delay)
+                self.stop.wait(delay)
+            finally:
+                source.close()
+
+    def _send_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sent, _failed = self.sender.drain()
+            except Exception:
+                log.exception("outbox sender failed; retrying in 10 s")
+                sent = 0
+                self.stop.wait(10)
+            if sent == 0:
+                self.outbox_wakeup.wait(timeout=5)
+                self.outbox_wakeup.clear()
+
+    def _install_signals(self) -> None:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: finishing the message in hand, then stopping", signal.Signals(signum).name)
+            self.stop.set()
+            self.outbox_wakeup.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+
+def _templates_dir(settings: Settings):
+    from pathlib import Path
+
+    return Path(settings.robot.templates_dir) if settings.robot.templates_dir else None

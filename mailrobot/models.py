@@ -1,0 +1,208 @@
+"""The database tables: messages, cases and their timeline, the outbox, mailbox and job bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite has no time zones; mixing naive and aware values bites."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(Base):
+    """Every message the robot has seen, with its raw bytes and what became of it."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Normalised Message-ID (or a hash of the raw bytes); NULL on the rows recorded as duplicates.
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    mailbox: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    status: Mapped[str] = mapped_column(String(20))  # case | followup | ignored | quarantined | duplicate
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # How often processing started; a message that keeps killing the process is quarantined, not retried.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
+
+    __table_args__ = (
+        Index("ix_messages_status_received", "status", "received_at"),
+        Index("ix_messages_mailbox_uid", "mailbox", "uidvalidity", "uid"),
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: over the size limit, not kept
+
+
+class Case(Base):
+    """A consumer's question or complaint, from registration to the final answer."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    requester: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    state: Mapped[str] = mapped_column(String(20), default="new")
+    channel: Mapped[str] = mapped_column(String(20), default="email")  # email | webform | forwarded
+    organization: Mapped[str | None] = mapped_column(String(64))
+    group: Mapped[str | None] = mapped_column("group_name", String(64))
+    assignee: Mapped[str | None] = mapped_column(String(320), index=True)
+    category: Mapped[str | None] = mapped_column(String(64))
+    forwarded_by: Mapped[str | None] = mapped_column(String(320))
+    parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="case", foreign_keys=[Message.case_id])
+    events: Mapped[list[Event]] = relationship(back_populates="case", order_by="Event.id")
+
+    __table_args__ = (Index("ix_cases_state_due", "state", "due_at"),)
+
+
+class Event(Base):
+    """One step on a case's timeline: who did what, when, and which message caused it."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(320), default="robot")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Outbox(Base):
+    """Mail waiting to leave, written in the same transaction as the decision that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # notice | answer | forward | reminder | ...
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_recipient_kind_created", "recipient", "kind", "created_at"),
+    )
+
+
+class MailboxState(Base):
+    __tablename__ = "mailbox_state"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Counter(Base):
+    """Gap-free sequences (case numbers per year), bumped inside the transaction that uses the value."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobRun(Base):
+    """A scheduled job runs once per period, even after catch-up or with two daemons."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_job_period"),)

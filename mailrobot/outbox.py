@@ -1,0 +1,207 @@
+"""The outbox sender: drains pending mail over SMTP with retry and backoff.
+
+A row is marked sent only after the server accepted it; a crash in between resends the same bytes with the
+same Message-ID, which is the worst the crash rule allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from mailrobot.config import SmtpSettings
+from mailrobot.db import Database
+from mailrobot.models import Event, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=2)
+
+
+class PermanentFailure(Exception):
+    """The server refused the mail for good (5xx): retrying will not help."""
+
+
+class SmtpConnection:
+    """One kept-open SMTP connection, reopened when the server drops it."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.client: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.settings.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def open(self) -> smtplib.SMTP:
+        s = self.settings
+        client: smtplib.SMTP
+        if s.security == "ssl":
+            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.security == "starttls":
+                client.starttls(context=self._context())
+        if s.username:
+            client.login(s.username, s.password or "")
+        return client
+
+    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+        for attempt in (1, 2):
+            if self.client is None:
+                self.client = self.open()
+            try:
+                refused = self.client.sendmail(mail_from, [recipient], raw)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients.get(recipient, (550, b"refused"))
+                raise self._failure(code, text) from None
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise self._failure(exc.smtp_code, exc.smtp_error) from None
+            except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue  # a kept-open connection may have been closed by the server while idle
+            if refused:
+                code, text = refused[recipient]
+                raise self._failure(code, text)
+            return
+
+    @staticmethod
+    def _failure(code: int, text: bytes | str) -> Exception:
+        message = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        return PermanentFailure(message) if 500 <= code < 600 else ConnectionError(message)
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.client.quit()
+            self.client = None
+
+
+@dataclass(frozen=True)
+class Result:
+    outbox_id: int
+    error: str | None
+    permanent: bool = False
+
+
+class OutboxSender:
+    """Sends due outbox rows over a few kept-open connections and records each attempt."""
+
+    def __init__(self, db: Database, settings: SmtpSettings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self._local = threading.local()
+        self._connections: list[SmtpConnection] = []
+        self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=settings.connections, thread_name_prefix="smtp")
+
+    def _connection(self) -> SmtpConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = SmtpConnection(self.settings)
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _send_one(self, outbox_id: int, recipient: str, raw: bytes) -> Result:
+        try:
+            self._connection().send(self.settings.from_address, recipient, raw)
+        except PermanentFailure as exc:
+            return Result(outbox_id, str(exc), permanent=True)
+        except Exception as exc:
+            return Result(outbox_id, f"{type(exc).__name__}: {exc}")
+        return Result(outbox_id, None)
+
+    def due(self, session: Session, limit: int) -> list[tuple[int, str, bytes]]:
+        rows = session.execute(
+            select(Outbox.id, Outbox.recipient, Outbox.raw)
+            .where(Outbox.state == "pending", Outbox.next_attempt_at <= self.clock())
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit)
+            .options(undefer(Outbox.raw))
+        ).all()
+        return [(r.id, r.recipient, r.raw) for r in rows]
+
+    def drain_once(self, limit: int = 200) -> tuple[int, int]:
+        """Send up to `limit` due mails; returns (sent, failed attempts)."""
+        with self.db.sessions() as session, session.begin():
+            batch = self.due(session, limit)
+        if not batch:
+            return 0, 0
+        results = list(self.pool.map(lambda row: self._send_one(*row), batch))
+        self._record(results)
+        failed = sum(1 for r in results if r.error)
+        return len(results) - failed, failed
+
+    def drain(self) -> tuple[int, int]:
+        """Send everything that is due now (mail that fails is left for its next attempt)."""
+        sent = failed = 0
+        while True:
+            s, f = self.drain_once()
+            sent, failed = sent + s, failed + f
+            if s + f == 0 or s == 0:
+                return sent, failed
+
+    def _record(self, results: list[Result]) -> None:
+        now = self.clock()
+        with self.db.transaction() as session:
+            rows = {
+                r.id: r
+                for r in session.scalars(select(Outbox).where(Outbox.id.in_([x.outbox_id for x in results])))
+            }
+            for result in results:
+                self._record_one(session, rows[result.outbox_id], result, now)
+
+    def _record_one(self, session: Session, row: Outbox, result: Result, now: datetime) -> None:
+        row.attempts += 1
+        if result.error is None:
+            row.state, row.sent_at, row.last_error = "sent", now, None
+            kind, detail = f"{row.kind}_sent", f"to {row.recipient} {row.message_id}"
+            log.info("%s %s sent to %s (case id %s)", row.kind, row.message_id, row.recipient, row.case_id)
+        elif result.permanent or row.attempts >= self.settings.max_attempts:
+            row.state, row.last_error = "failed", result.error
+            kind, detail = f"{row.kind}_failed", f"to {row.recipient}: {result.error}"
+            log.error(
+                "%s %s to %s failed for good: %s", row.kind, row.message_id, row.recipient, result.error
+            )
+        else:
+            delay = timedelta(seconds=self.settings.retry_base_seconds * 2 ** (row.attempts - 1))
+            row.next_attempt_at, row.last_error = now + min(delay, MAX_BACKOFF), result.error
+            log.warning(
+                "%s %s to %s: attempt %s failed (%s); next at %s",
+                row.kind,
+                row.message_id,
+                row.recipient,
+                row.attempts,
+                result.error,
+                row.next_attempt_at.isoformat(),
+            )
+            return
+        if row.case_id is not None:
+            session.add(Event(case_id=row.case_id, at=now, kind=kind, outbox_id=row.id, detail=detail))
+
+    def backlog(self) -> int:
+        with self.db.sessions() as session, session.begin():
+            return len(session.scalars(select(Outbox.id).where(Outbox.state == "pending")).all())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()

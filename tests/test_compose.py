@@ -1,0 +1,46 @@
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+from mailrobot.compose import Envelope, compose
+from mailrobot.render import Rendered
+
+
+def _compose(**envelope: object) -> bytes:
+    base = {
+        "from_address": "feedback@example.kz",
+        "from_name": "ТОО «Севказэнергосбыт»",
+        "to_address": "aigul@mail.ru",
+        "message_id": "<mr.X.notice.1.abc@example.kz>",
+    }
+    base.update(envelope)
+    rendered = Rendered(
+        subject="[SKES-2026-000001] Обращение зарегистрировано", text="Текст", html="<p>Текст</p>"
+    )
+    return compose(rendered, Envelope(**base), datetime(2026, 11, 27, 10, 0, tzinfo=UTC))  # type: ignore[arg-type]
+
+
+def test_headers_of_an_auto_reply() -> None:
+    msg = message_from_bytes(
+        _compose(in_reply_to="c1@mail.ru", references=("a@b",), case_number="SKES-1"), policy=policy.default
+    )
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["In-Reply-To"] == "<c1@mail.ru>"
+    assert msg["References"] == "<a@b> <c1@mail.ru>"
+    assert msg["X-Mailrobot"] == "SKES-1"
+    assert str(msg["From"]) == "ТОО «Севказэнергосбыт» <feedback@example.kz>"
+    assert msg.get_body(("plain",)).get_content().strip() == "Текст"
+    assert msg.get_body(("html",)) is not None
+
+
+def test_nothing_a_consumer_wrote_reaches_a_header_unescaped() -> None:
+    raw = _compose(
+        to_name='Evil\r\nBcc: victim@example.com\r\nX-Injected: 1 "',
+        in_reply_to="x>\r\nBcc: v@e.com",
+        references=("ok@id", "bad id with spaces"),
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head and b"\r\nX-Injected" not in head
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["In-Reply-To"] is None
+    assert msg["References"] == "<ok@id>"
+    assert msg["To"].addresses[0].addr_spec == "aigul@mail.ru"

@@ -1,0 +1,158 @@
+"""The intake pipeline on a real SQLite database, without IMAP: storage, dedup, crash rules, notice cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailrobot import intake as intake_module
+from mailrobot.db import Database
+from mailrobot.intake import Fetched, Intake, dedup_key
+from mailrobot.models import Case, Event, Message, Outbox
+from mailrobot.render import Renderer
+from mailrobot.tokens import read_message_id
+from mailrobot.workdays import WorkCalendar
+from tests.factories import SECRET, consumer_mail, make_settings
+
+NOW = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)  # Friday 11:00 in Almaty, before the Nauryz holidays
+BOX = "feedback@127.0.0.1:143/INBOX"
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Intake:
+    settings = make_settings(tmp_path)
+    db = Database(settings.database.url)
+    db.upgrade()
+    return Intake(db, settings, WorkCalendar.from_settings(settings), Renderer(), clock=lambda: NOW)
+
+
+def _count(pipeline: Intake, model: type, *where: object) -> int:
+    with pipeline.db.sessions() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_consumer_mail_becomes_a_case_with_a_notice(pipeline: Intake) -> None:
+    [outcome] = pipeline.process(BOX, 7, [Fetched(1, consumer_mail())])
+    assert outcome.status == "case" and outcome.case_number == "SKES-2026-000001"
+    with pipeline.db.sessions() as s:
+        case = s.scalar(select(Case))
+        assert case is not None
+        assert (case.requester, case.requester_name, case.language) == (
+            "aigul@mail.ru",
+            "Айгуль Серикова",
+            "ru",
+        )
+        assert case.state == "new"
+        assert case.due_at == datetime(2026, 3, 30, 13, 0, tzinfo=UTC)  # 18:00 Almaty, 3 working days later
+        mail = s.scalar(select(Outbox))
+        assert mail is not None and mail.kind == "notice" and mail.recipient == "aigul@mail.ru"
+        notice = message_from_bytes(mail.raw, policy=policy.default)
+        assert "SKES-2026-000001" in notice["Subject"]
+        assert notice["Auto-Submitted"] == "auto-replied"
+        assert notice["In-Reply-To"] == "<c1@mail.ru>"
+        ref = read_message_id(SECRET, notice["Message-ID"])
+        assert ref is not None and ref.case_number == "SKES-2026-000001"
+        kinds = [e.kind for e in s.scalars(select(Event).order_by(Event.id))]
+        assert kinds == ["registered", "notice_queued"]
+        row = s.scalar(select(Message))
+        assert row is not None and row.status == "case" and row.raw == consumer_mail()
+
+
+def test_replay_after_a_crash_before_the_move_gives_one_case(pipeline: Intake) -> None:
+    raw = consumer_mail()
+    pipeline.process(BOX, 7, [Fetched(1, raw)])
+    [again] = pipeline.process(BOX, 7, [Fetched(1, raw)])
+    assert again.status == "replay"
+    assert _count(pipeline, Case) == 1 and _count(pipeline, Outbox) == 1 and _count(pipeline, Message) == 1
+
+
+def test_same_message_id_elsewhere_is_recorded_as_duplicate(pipeline: Intake) -> None:
+    raw = consumer_mail()
+    outcomes = pipeline.process(BOX, 7, [Fetched(1, raw), Fetched(2, raw)])
+    assert [o.status for o in outcomes] == ["case", "duplicate"]
+    [later] = pipeline.process(BOX, 8, [Fetched(1, raw)])  # UIDVALIDITY changed: same mail, new UID
+    assert later.status == "duplicate"
+    assert _count(pipeline, Case) == 1 and _count(pipeline, Message) == 3
+
+
+def test_automatic_mail_is_ignored_without_a_notice(pipeline: Intake) -> None:
+    raw = consumer_mail(subject="Out of office", headers={"Auto-Submitted": "auto-replied"})
+    [outcome] = pipeline.process(BOX, 7, [Fetched(1, raw)])
+    assert outcome.status == "ignored" and "Auto-Submitted" in outcome.reason
+    assert _count(pipeline, Case) == 0 and _count(pipeline, Outbox) == 0
+
+
+def test_notice_cap_per_sender(pipeline: Intake) -> None:
+    batch = [
+        Fetched(i, consumer_mail(message_id=f"<loop{i}@robot.example>", body=f"Ответ {i}"))
+        for i in range(1, 8)
+    ]
+    outcomes = pipeline.process(BOX, 7, batch[:3]) + pipeline.process(BOX, 7, batch[3:])
+    assert [o.status for o in outcomes] == ["case"] * 7
+    assert _count(pipeline, Outbox) == 5
+    assert _count(pipeline, Event, Event.kind == "notice_skipped") == 2
+    numbers = [o.case_number for o in outcomes]
+    assert numbers == [f"SKES-2026-{i:06d}" for i in range(1, 8)]  # gap-free
+
+
+def test_unparseable_and_crashing_messages_are_quarantined(
+    pipeline: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_parse = intake_module.parse_message
+
+    def parse_or_crash(raw: bytes, limit: int):
+        if b"CRASH" in raw:
+            raise RuntimeError("bug in a later stage")
+        return real_parse(raw, limit)
+
+    monkeypatch.setattr(intake_module, "parse_message", parse_or_crash)
+    outcomes = pipeline.process(
+        BOX,
+        7,
+        [
+            Fetched(1, b""),
+            Fetched(2, consumer_mail(body="CRASH", message_id="<crash@x>")),
+            Fetched(3, consumer_mail(message_id="<fine@x>")),
+        ],
+    )
+    assert [o.status for o in outcomes] == ["quarantined", "quarantined", "case"]
+    assert outcomes[0].reason.startswith("unparseable")
+    assert "RuntimeError: bug in a later stage" in outcomes[1].reason
+    with pipeline.db.sessions() as s:
+        rows = s.scalars(select(Message).order_by(Message.uid)).all()
+        assert rows[0].raw == b"" and rows[1].raw is not None and b"CRASH" in rows[1].raw
+    assert _count(pipeline, Case) == 1  # the crashed message's savepoint rolled back its case
+
+
+def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intake) -> None:
+    raw = consumer_mail(message_id="<killer@x>")
+    with pipeline.db.transaction() as s:  # what three crashed attempts leave behind
+        s.add(
+            Message(
+                dedup_key=dedup_key(raw),
+                mailbox=BOX,
+                uidvalidity=7,
+                uid=1,
+                size=len(raw),
+                sha256="-",
+                raw=raw,
+                status="received",
+                attempts=3,
+                received_at=NOW,
+            )
+        )
+    [outcome] = pipeline.process(BOX, 7, [Fetched(1, raw)])
+    assert outcome.status == "quarantined" and "attempts" in outcome.reason
+    assert _count(pipeline, Case) == 0
+
+
+def test_dedup_key_without_message_id_hashes_the_bytes() -> None:
+    assert dedup_key(consumer_mail(message_id="<a@b>")) == "mid:<a@b>"
+    one, two = consumer_mail(message_id=None, body="one"), consumer_mail(message_id=None, body="two")
+    assert dedup_key(one).startswith("sha256:") and dedup_key(one) != dedup_key(two)
+    folded = b"Subject: x\r\nMessage-ID:\r\n <folded@id>\r\n\r\nbody"
+    assert dedup_key(folded) == "mid:<folded@id>"

@@ -1,0 +1,34 @@
+from mailrobot.tokens import (
+    case_number_pattern,
+    make_message_id,
+    read_message_id,
+    read_reply_address,
+    reply_address,
+)
+
+SECRET = "0123456789abcdef-secret"
+
+
+def test_message_id_round_trip_and_forgery() -> None:
+    mid = make_message_id(SECRET, "example.kz", "SKES-2026-000123", "notice")
+    ref = read_message_id(SECRET, mid)
+    assert ref is not None and ref.case_number == "SKES-2026-000123" and ref.kind == "notice"
+    assert read_message_id("another-secret-entirely", mid) is None
+    forged = mid.replace("000123", "000124")
+    assert read_message_id(SECRET, forged) is None
+    assert read_message_id(SECRET, "<random@example.com>") is None
+
+
+def test_reply_address_names_the_case_only_when_signed() -> None:
+    address = reply_address(SECRET, "feedback@example.kz", "SKES-2026-000007")
+    assert address.startswith("feedback+SKES-2026-000007.") and address.endswith("@example.kz")
+    assert read_reply_address(SECRET, address) == "SKES-2026-000007"
+    assert read_reply_address(SECRET, address.replace("000007", "000008")) is None
+    assert read_reply_address(SECRET, "feedback@example.kz") is None
+
+
+def test_case_number_pattern_follows_the_format() -> None:
+    pattern = case_number_pattern("SKES-{year}-{seq:06d}")
+    assert pattern.findall("Re: [SKES-2026-000123] Счёт") == ["SKES-2026-000123"]
+    assert pattern.findall("SKES-2026-000123 without brackets, [SKES-26-1]") == []
+    assert case_number_pattern("{year}/{seq}").findall("[2026/15]") == ["2026/15"]
