@@ -163,6 +163,63 @@ class CalendarSettings(_Section):
     extra_working_days: list[date] = Field(default_factory=list)
 
 
+def _addresses(values: list[str]) -> list[str]:
+    for value in values:
+        if "@" not in value or any(c in value for c in " <>\r\n,;"):
+            raise ValueError(f"{value!r} is not a bare e-mail address")
+    return [v.lower() for v in values]
+
+
+class PeopleSettings(_Section):
+    """The head of the contact center (escalations, extensions, digests) and the PR department (4.3.11)."""
+
+    head: list[str] = Field(default_factory=list)
+    pr: list[str] = Field(default_factory=list)
+
+    _check = field_validator("head", "pr")(classmethod(lambda cls, v: _addresses(v)))
+
+
+class OrganizationSettings(_Section):
+    """SKES itself or one of its subsidiaries (grid company, heat-network company)."""
+
+    name: str
+    names: dict[str, str] = Field(default_factory=dict)  # per language, for mail to consumers
+
+
+class GroupSettings(_Section):
+    """People who receive forwarded cases: operators, or specialists of one organization."""
+
+    organization: str
+    role: Literal["operator", "specialist"] = "operator"
+    members: list[str]
+    assign: Literal["everyone", "round_robin", "least_open"] = "everyone"
+
+    _check = field_validator("members")(classmethod(lambda cls, v: _addresses(v)))
+
+
+class RouteSettings(_Section):
+    """One routing rule: every condition given must match; the first rule that matches wins."""
+
+    name: str
+    group: str
+    keywords: list[str] = Field(default_factory=list)  # any of them, case-insensitive, subject or body
+    subject_regex: str | None = None
+    body_regex: str | None = None
+    senders: list[str] = Field(default_factory=list)  # addresses or @domain
+    recipients: list[str] = Field(default_factory=list)  # the address the mail came to
+    languages: list[str] = Field(default_factory=list)
+
+
+class RoutingSettings(_Section):
+    default_group: str = "operators"
+    copy_head: bool = False
+    # A consumer's follow-up to a case closed more than this many days ago opens a new, linked case.
+    reopen_days: int = Field(default=30, ge=0)
+    # Web-form mail: sent by these addresses, the consumer's address is in Reply-To or a body field.
+    webform_senders: list[str] = Field(default_factory=list)
+    webform_email_field: str = r"(?im)^\s*(?:e-?mail|email|эл\.?\s*почта|электронная почта)\s*:\s*(\S+@\S+)"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(default=False, alias="json")
@@ -175,6 +232,28 @@ class Settings(_Section):
     robot: RobotSettings
     calendar: CalendarSettings = CalendarSettings()
     logging: LoggingSettings = LoggingSettings()
+    people: PeopleSettings = PeopleSettings()
+    organizations: dict[str, OrganizationSettings] = Field(
+        default_factory=lambda: {"skes": OrganizationSettings(name="ТОО «Севказэнергосбыт»")}
+    )
+    groups: dict[str, GroupSettings] = Field(default_factory=dict)
+    routes: list[RouteSettings] = Field(default_factory=list)
+    routing: RoutingSettings = RoutingSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        for name, group in self.groups.items():
+            if group.organization not in self.organizations:
+                raise ValueError(
+                    f"groups.{name}.organization: {group.organization!r} is not one of [organizations.*] "
+                    f"({', '.join(self.organizations)})"
+                )
+        for index, route in enumerate(self.routes):
+            if route.group not in self.groups:
+                raise ValueError(f"routes[{index}] ({route.name}).group: no group {route.group!r} in [groups.*]")
+        if self.groups and self.routing.default_group not in self.groups:
+            raise ValueError(f"routing.default_group: no group {self.routing.default_group!r} in [groups.*]")
+        return self
 
     @property
     def mail_domain(self) -> str:

@@ -206,3 +206,32 @@ class JobRun(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_job_period"),)
+
+
+class Participant(Base):
+    """Someone allowed to speak for a case by e-mail: its operators, the specialists asked, the head."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))  # operator | specialist | head
+    organization: Mapped[str | None] = mapped_column(String(64))
+    # For a specialist: the operator who asked, who gets the answer back (regulation 4.3.8).
+    asked_by: Mapped[str | None] = mapped_column(String(320))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("case_id", "address", name="uq_participants_case_address"),)
+
+
+class Notification(Base):
+    """Mail about a case (or a period) that must go once only: reminders, overdue alerts, digests, reports."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)  # e.g. "reminder:SKES-2026-000123:2026-11-27"
+    kind: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
