@@ -675,9 +675,13 @@ def robot_config(
     smtp: SmtpSink,
     database_url: str,
     /,  # positional-only, so the section overrides may be called imap=, smtp=, database=...
-    **overrides: Mapping[str, Any],
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """A mailrobot config (mailrobot/config.py) wired to these servers; `overrides` are per-section dicts."""
+    """A mailrobot config (mailrobot/config.py) wired to these servers.
+
+    `overrides` are top-level keys of the config: section dicts merged into the defaults (imap=, smtp=,
+    robot=, ...) or whole values such as routes=[...].
+    """
     username, password = mailbox
     base: dict[str, Any] = {
         "imap": {
