@@ -8,6 +8,7 @@ passes here passes against a production Dovecot/Postfix.  Dovecot is started onc
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import re
@@ -248,7 +249,11 @@ class Dovecot:
     def _write_config(self) -> None:
         if self._run_as:
             # Non-root: Dovecot cannot switch users or chroot, so every process runs as us.
-            privilege = f"default_internal_user = {self._run_as}\ndefault_login_user = {self._run_as}\n"
+            group = grp.getgrgid(self._gid).gr_name
+            privilege = (
+                f"default_internal_user = {self._run_as}\ndefault_internal_group = {group}\n"
+                f"default_login_user = {self._run_as}\n"
+            )
             chroot = "  chroot =\n"
         else:
             privilege, chroot = "", ""
