@@ -29,6 +29,12 @@ WriteConfig = Callable[..., Path]
 _user_numbers = itertools.count(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # SmtpSink(require_auth=True) offers AUTH without TLS on purpose (the robot's smtp.security = "none"
+    # case); aiosmtpd warns about that on every connection.
+    config.addinivalue_line("filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Whatever needs the real servers is an integration test, so `pytest -m "not integration"` runs the
     # pure unit tests alone without anyone remembering to mark them.
