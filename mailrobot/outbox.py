@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from mailrobot.config import SmtpSettings
 from mailrobot.db import Database
@@ -129,26 +129,43 @@ class OutboxSender:
             return Result(outbox_id, f"{type(exc).__name__}: {exc}")
         return Result(outbox_id, None)
 
-    def due(self, session: Session, limit: int) -> list[tuple[int, str, bytes]]:
-        rows = session.execute(
+    def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
+        query = (
             select(Outbox.id, Outbox.recipient, Outbox.raw)
             .where(Outbox.state == "pending", Outbox.next_attempt_at <= self.clock())
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
-            .options(undefer(Outbox.raw))
-        ).all()
-        return [(r.id, r.recipient, r.raw) for r in rows]
+        )
+        if claim:
+            # NO KEY UPDATE, not UPDATE: an event row that references an outbox row (a foreign key takes
+            # KEY SHARE) must not wait for a send.  SKIP LOCKED: a second sender takes other rows or none.
+            query = query.with_for_update(skip_locked=True, key_share=True)
+        return [(r.id, r.recipient, r.raw) for r in session.execute(query).all()]
 
     def drain_once(self, limit: int = 200) -> tuple[int, int]:
         """Send up to `limit` due mails; returns (sent, failed attempts)."""
-        with self.db.sessions() as session, session.begin():
-            batch = self.due(session, limit)
-        if not batch:
-            return 0, 0
-        results = list(self.pool.map(lambda row: self._send_one(*row), batch))
-        self._record(results)
+        if self.db.is_sqlite:
+            # SQLite has one write lock for the whole database: never hold it while talking SMTP.  Only one
+            # daemon runs on a SQLite file (leader.py), so no one else sends these rows meanwhile.
+            with self.db.transaction() as session:
+                batch = self.due(session, limit)
+            results = self._send_all(batch)
+            if results:
+                with self.db.transaction() as session:
+                    self._record(session, results)
+        else:
+            # PostgreSQL: only the leader sends, and as a second guard its rows stay claimed (row locks)
+            # while they are sent and recorded.  A crash rolls the claim back at once: the rows are due
+            # again, and resending one that had left is the crash rule's "same Message-ID" case.
+            with self.db.transaction() as session:
+                results = self._send_all(self.due(session, limit, claim=True))
+                if results:
+                    self._record(session, results)
         failed = sum(1 for r in results if r.error)
         return len(results) - failed, failed
+
+    def _send_all(self, batch: list[tuple[int, str, bytes]]) -> list[Result]:
+        return list(self.pool.map(lambda row: self._send_one(*row), batch)) if batch else []
 
     def drain(self) -> tuple[int, int]:
         """Send everything that is due now (mail that fails is left for its next attempt)."""
@@ -159,15 +176,14 @@ class OutboxSender:
             if s + f == 0 or s == 0:
                 return sent, failed
 
-    def _record(self, results: list[Result]) -> None:
+    def _record(self, session: Session, results: list[Result]) -> None:
         now = self.clock()
-        with self.db.transaction() as session:
-            rows = {
-                r.id: r
-                for r in session.scalars(select(Outbox).where(Outbox.id.in_([x.outbox_id for x in results])))
-            }
-            for result in results:
-                self._record_one(session, rows[result.outbox_id], result, now)
+        rows = {
+            r.id: r
+            for r in session.scalars(select(Outbox).where(Outbox.id.in_([x.outbox_id for x in results])))
+        }
+        for result in results:
+            self._record_one(session, rows[result.outbox_id], result, now)
 
     def _record_one(self, session: Session, row: Outbox, result: Result, now: datetime) -> None:
         row.attempts += 1

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests import pg
 from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_report_header() -> str:
+    return f"mailrobot database backend: {pg.backend()} (set {pg.BACKEND_ENV}=postgresql for PostgreSQL)"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer | None]:
+    """The PostgreSQL server of this run (its cluster starts on first use), or None on the SQLite backend."""
+    server = pg.PostgresServer() if pg.backend() == "postgresql" else None
+    yield server
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _test_databases(postgres_server: pg.PostgresServer | None) -> Iterator[None]:
+    # Binds tests.pg.database_url() to this test, so plain helpers (factories.settings_dict) get the
+    # backend's database without a fixture argument; the test's PostgreSQL databases are dropped after it.
+    databases = pg.TestDatabases(postgres_server)
+    pg.bind(databases)
+    try:
+        yield
+    finally:
+        pg.bind(None)
+        databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: pg.PostgresServer | None, tmp_path: Path) -> str:
+    """A fresh PostgreSQL database for a PostgreSQL-only test; skipped in the SQLite pass of the suite."""
+    if postgres_server is None:
+        pytest.skip(f"PostgreSQL only: runs with {pg.BACKEND_ENV}=postgresql (CI runs both backends)")
+    return pg.database_url(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
     """The session's private Dovecot (started once: about 0.3 s).  Use `mailbox` for a user of your own."""
@@ -70,11 +105,12 @@ def write_config(dovecot: Dovecot) -> WriteConfig:
     """Factory: `write_config(tmp_path, mailbox, smtp_sink, **overrides) -> Path` of a robot config.toml.
 
     Overrides are per-section dicts merged into the defaults, e.g. `imap={"use_idle": False}`; a None
-    value deletes a key, e.g. `robot={"secret": None}`.  The database is SQLite in tmp_path.
+    value deletes a key, e.g. `robot={"secret": None}`.  The database is `tests.pg.database_url(tmp_path)`:
+    SQLite in tmp_path, or a fresh PostgreSQL database in the PostgreSQL pass.
     """
 
     def write(tmp_path: Path, mailbox: tuple[str, str], smtp_sink: SmtpSink, **overrides: Any) -> Path:
-        data = robot_config(dovecot, mailbox, smtp_sink, f"sqlite:///{tmp_path}/mailrobot.db", **overrides)
+        data = robot_config(dovecot, mailbox, smtp_sink, pg.database_url(tmp_path), **overrides)
         return write_toml(tmp_path / "config.toml", data)
 
     return write

@@ -9,6 +9,7 @@ from typing import Any
 
 from mailrobot.config import Settings, parse_settings
 from mailrobot.parse import Parsed
+from tests.pg import database_url
 
 SECRET = "test-secret-0123456789abcdef0123"
 
@@ -29,7 +30,7 @@ def settings_dict(tmp_path: Path, **sections: dict[str, Any]) -> dict[str, Any]:
             "from_address": "feedback@example.kz",
             "from_name": "ТОО «Севказэнергосбыт»",
         },
-        "database": {"url": f"sqlite:///{tmp_path}/mailrobot.db"},
+        "database": {"url": database_url(tmp_path)},
         "robot": {"secret": SECRET},
     }
     for name, values in sections.items():

@@ -11,6 +11,7 @@ import pytest
 
 from mailrobot.config import load_settings
 from tests.conftest import Mailbox, WriteConfig
+from tests.pg import database_url
 from tests.servers import Dovecot, DovecotError, SmtpSink
 
 
@@ -176,7 +177,7 @@ def test_written_config_is_valid_for_the_robot(
     assert (settings.smtp.port, settings.smtp.security) == (smtp_sink.port, "none")
     assert settings.smtp.username is None
     assert settings.smtp.from_name == ""  # the override deleted the key, so the default applies
-    assert settings.database.url == f"sqlite:///{tmp_path}/mailrobot.db"
+    assert settings.database.url == database_url(tmp_path)  # SQLite in tmp_path, or the PostgreSQL pass's
 
 
 def test_corpus_is_found(corpus_dir) -> None:
