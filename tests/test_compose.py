@@ -44,3 +44,23 @@ def test_nothing_a_consumer_wrote_reaches_a_header_unescaped() -> None:
     assert msg["In-Reply-To"] is None
     assert msg["References"] == "<ok@id>"
     assert msg["To"].addresses[0].addr_spec == "aigul@mail.ru"
+
+
+def test_round_trip_of_long_cyrillic_subject_body_and_attachment() -> None:
+    from mailrobot.compose import Attachment
+
+    subject = "[SKES-2026-000001] " + "Ваше обращение зарегистрировано, ответ будет дан в срок " * 3
+    text = "Здравствуйте!\nОбращение № SKES-2026-000001 зарегистрировано.\n" + "Строка текста. " * 40
+    rendered = Rendered(subject=subject, text=text, html="<p>Здравствуйте!</p>")
+    envelope = Envelope(from_address="feedback@example.kz", from_name="SKES", to_address="a@b.kz",
+                        message_id="<mr.x@example.kz>")
+    raw = compose(rendered, envelope, datetime(2026, 11, 27, tzinfo=UTC),
+                  [Attachment("report.csv", "text/csv", b"a;b\n1;2\n")])
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Subject"] == subject.strip()
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip() == text.rstrip()
+    assert msg.get_body(("html",)).get_content().strip() == "<p>Здравствуйте!</p>"
+    [attachment] = list(msg.iter_attachments())
+    assert attachment.get_filename() == "report.csv" and attachment.get_content() == "a;b\n1;2\n"
+    assert not msg.defects
