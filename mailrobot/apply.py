@@ -57,7 +57,7 @@ class Applier:
                     self.queue_notice(session, case, parsed, now)
                 case SkipNotice(reason=reason):
                     assert case is not None
-                    session.add(Event(case_id=case.id, at=now, kind="notice_skipped", detail=reason))
+                    session.add(Event(case=case, at=now, kind="notice_skipped", detail=reason))
                     log.warning("case %s: no notice sent: %s", case.number, reason)
         return result
 
@@ -79,16 +79,15 @@ class Applier:
             due_at=self.calendar.due_at(now, robot.answer_days),
         )
         session.add(case)
-        session.flush()
-        row.case_id = case.id
+        row.case = case
         self.store_attachments(session, row, parsed)
         session.add(
             Event(
-                case_id=case.id,
+                case=case,
                 at=now,
                 kind="registered",
                 actor=effect.requester,
-                message_row_id=row.id,
+                message=row,
                 detail=f"channel {effect.channel}, language {effect.language}",
             )
         )
@@ -99,7 +98,7 @@ class Applier:
         for part in parsed.attachments:
             session.add(
                 Attachment(
-                    message_row_id=row.id,
+                    message=row,
                     filename=part.filename[:500],
                     content_type=part.content_type[:255],
                     size=part.size,
@@ -137,7 +136,7 @@ class Applier:
     ) -> Outbox:
         """Put a composed mail in the outbox, with an event on the case's timeline."""
         mail = Outbox(
-            case_id=case.id if case else None,
+            case=case,
             kind=kind,
             recipient=envelope.to_address,
             message_id=envelope.message_id,
@@ -147,30 +146,29 @@ class Applier:
             next_attempt_at=now,
         )
         session.add(mail)
-        session.flush()
         if case is not None:
             session.add(
                 Event(
-                    case_id=case.id,
+                    case=case,
                     at=now,
                     kind=f"{kind}_queued",
-                    outbox_id=mail.id,
+                    outbox=mail,
                     detail=f"to {envelope.to_address} {envelope.message_id}",
                 )
             )
         return mail
 
 
-def notices_sent_since(session: Session, recipient: str, since: datetime) -> int:
-    """How many registration notices went (or are queued) to `recipient` since `since`."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Outbox)
-            .where(Outbox.recipient == recipient, Outbox.kind == "notice", Outbox.created_at >= since)
-        )
-        or 0
+def notices_sent_since(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
+    """How many registration notices went (or are queued) to each of `recipients` since `since`."""
+    if not recipients:
+        return {}
+    rows = session.execute(
+        select(Outbox.recipient, func.count())
+        .where(Outbox.recipient.in_(recipients), Outbox.kind == "notice", Outbox.created_at >= since)
+        .group_by(Outbox.recipient)
     )
+    return {recipient: count for recipient, count in rows}
 
 
 DAY = timedelta(days=1)

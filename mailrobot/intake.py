@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailrobot.apply import DAY, Applied, Applier, notices_sent_since
 from mailrobot.classify import Facts, classify
 from mailrobot.config import Settings
 from mailrobot.db import Database
-from mailrobot.decide import Policy, decide
+from mailrobot.decide import Policy, QueueNotice, decide
 from mailrobot.models import MailboxState, Message, utcnow
 from mailrobot.parse import Parsed, Unparseable, parse_message
 from mailrobot.render import Renderer
@@ -96,10 +97,21 @@ class Intake:
         with self.db.sessions() as session:
             with session.begin():
                 pending, outcomes = self._store(session, mailbox, uidvalidity, batch)
-            with session.begin():
-                outcomes += self._decide_all(session, pending)
-                self._remember_sync(session, mailbox, uidvalidity, max(f.uid for f in batch))
-        return sorted(outcomes, key=lambda o: o.uid)
+            parsed = [(row, self._parse(row, raw)) for row, raw in pending]
+            try:
+                # Fast path: the whole batch in one flush.  A message that trips a bug fails it...
+                with session.begin():
+                    decided = self._decide_all(session, parsed, isolate=False)
+                    self._remember_sync(session, mailbox, uidvalidity, max(f.uid for f in batch))
+            except DBAPIError:
+                raise  # the database is unwell: let the daemon retry the batch later
+            except Exception:
+                # ...and is then retried message by message, each in a savepoint, to find the culprit.
+                log.warning("batch of %s failed; retrying message by message", len(batch), exc_info=True)
+                with session.begin():
+                    decided = self._decide_all(session, parsed, isolate=True)
+                    self._remember_sync(session, mailbox, uidvalidity, max(f.uid for f in batch))
+        return sorted(outcomes + decided, key=lambda o: o.uid)
 
     def _store(
         self, session: Session, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]
@@ -163,19 +175,30 @@ class Intake:
             attempts=0,
         )
 
-    def _decide_all(self, session: Session, pending: list[tuple[Message, bytes]]) -> list[Outcome]:
-        notices_today: dict[str, int] = {}
+    def _parse(self, row: Message, raw: bytes) -> Parsed | str:
+        """The parsed message, or the reason it is quarantined without a decision."""
+        if row.attempts > MAX_ATTEMPTS:
+            return f"processing did not finish in {MAX_ATTEMPTS} attempts"
+        try:
+            return parse_message(raw, self.settings.robot.max_attachment_bytes)
+        except Unparseable as exc:
+            return f"unparseable: {exc}"
+        except Exception as exc:  # a parser bug must not block the mailbox either
+            log.exception("message #%s (uid %s): the parser failed", row.id, row.uid)
+            return f"internal error in parse: {type(exc).__name__}: {exc}"[:2000]
+
+    def _decide_all(
+        self, session: Session, batch: list[tuple[Message, Parsed | str]], isolate: bool
+    ) -> list[Outcome]:
+        now = self.clock()
+        senders = {p.from_addr for _row, p in batch if isinstance(p, Parsed) and p.from_addr}
+        notices_today = notices_sent_since(session, senders, now - DAY)
         outcomes = []
-        for row, raw in pending:
-            savepoint = session.begin_nested()
-            try:
-                applied = self._decide_one(session, row, raw, notices_today)
-                savepoint.commit()
-            except Exception as exc:  # a bug must not block the mailbox: quarantine and go on
-                savepoint.rollback()
-                log.exception("message #%s (uid %s) failed; quarantined", row.id, row.uid)
-                applied = Applied("quarantined", f"internal error: {type(exc).__name__}: {exc}"[:2000])
-                row.status, row.reason, row.case_id = applied.status, applied.reason, None
+        for row, parsed in batch:
+            if isolate:
+                applied = self._decide_isolated(session, row, parsed, notices_today, now)
+            else:
+                applied = self._decide_one(session, row, parsed, notices_today, now)
             if applied.status == "quarantined":
                 log.warning("message #%s (uid %s) quarantined: %s", row.id, row.uid, applied.reason)
             outcomes.append(
@@ -183,35 +206,51 @@ class Intake:
             )
         return outcomes
 
-    def _decide_one(
-        self, session: Session, row: Message, raw: bytes, notices_today: dict[str, int]
+    def _decide_isolated(
+        self,
+        session: Session,
+        row: Message,
+        parsed: Parsed | str,
+        notices_today: dict[str, int],
+        now: datetime,
     ) -> Applied:
-        if row.attempts > MAX_ATTEMPTS:
-            return self._quarantine(row, f"processing did not finish in {MAX_ATTEMPTS} attempts")
+        savepoint = session.begin_nested()
         try:
-            parsed = parse_message(raw, self.settings.robot.max_attachment_bytes)
-        except Unparseable as exc:
-            return self._quarantine(row, f"unparseable: {exc}")
-        now = self.clock()
+            applied = self._decide_one(session, row, parsed, notices_today, now)
+            savepoint.commit()
+            return applied
+        except DBAPIError:
+            raise
+        except Exception as exc:  # a bug must not block the mailbox: quarantine and go on
+            savepoint.rollback()
+            log.exception("message #%s (uid %s) failed; quarantined", row.id, row.uid)
+            applied = Applied("quarantined", f"internal error: {type(exc).__name__}: {exc}"[:2000])
+            row.status, row.reason, row.case_id = applied.status, applied.reason, None
+            return applied
+
+    def _decide_one(
+        self,
+        session: Session,
+        row: Message,
+        parsed: Parsed | str,
+        notices_today: dict[str, int],
+        now: datetime,
+    ) -> Applied:
+        if isinstance(parsed, str):
+            return self._quarantine(row, parsed)
         row.message_id, row.sender, row.subject = (
             parsed.message_id,
             parsed.from_addr[:320],
             parsed.subject[:500],
         )
-        facts = Facts(self.own_addresses, self._notices_today(session, parsed, notices_today, now))
+        facts = Facts(self.own_addresses, notices_today.get(parsed.from_addr, 0))
         effects = decide(classify(parsed, facts), parsed, facts, self.policy)
         applied = self.applier.apply(session, row, parsed, effects, now)
-        if applied.case_number and parsed.from_addr:
-            notices_today[parsed.from_addr] = notices_today[parsed.from_addr] + 1
+        if any(isinstance(e, QueueNotice) for e in effects):
+            notices_today[parsed.from_addr] = notices_today.get(parsed.from_addr, 0) + 1
         if applied.status == "ignored":
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied
-
-    def _notices_today(self, session: Session, parsed: Parsed, cache: dict[str, int], now: datetime) -> int:
-        sender = parsed.from_addr
-        if sender not in cache:
-            cache[sender] = notices_sent_since(session, sender, now - DAY) if sender else 0
-        return cache[sender]
 
     @staticmethod
     def _quarantine(row: Message, reason: str) -> Applied:

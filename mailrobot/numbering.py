@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 
 from mailrobot.models import Counter
 
+_BUMP = update(Counter).values(value=Counter.value + 1).returning(Counter.value)
 
-def _ensure_counter(session: Session, name: str) -> None:
+
+def _create_counter(session: Session, name: str) -> None:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(pg_insert(Counter).values(name=name, value=0).on_conflict_do_nothing())
@@ -22,10 +24,13 @@ def _ensure_counter(session: Session, name: str) -> None:
 
 def next_value(session: Session, name: str) -> int:
     """The next value of counter `name`; the row lock is held until the caller's transaction ends."""
-    _ensure_counter(session, name)
-    return session.execute(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-    ).scalar_one()
+    # On the connection, not the ORM session: no autoflush of the batch's pending rows for every number.
+    connection = session.connection()
+    value = connection.execute(_BUMP.where(Counter.name == name)).scalar()
+    if value is None:
+        _create_counter(session, name)
+        value = connection.execute(_BUMP.where(Counter.name == name)).scalar_one()
+    return value
 
 
 def next_case_number(session: Session, number_format: str, year: int) -> str:

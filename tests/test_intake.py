@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from mailrobot import intake as intake_module
+from mailrobot.classify import Facts, Verdict
 from mailrobot.db import Database
 from mailrobot.intake import Fetched, Intake, dedup_key
 from mailrobot.models import Case, Event, Message, Outbox
+from mailrobot.parse import Parsed
 from mailrobot.render import Renderer
 from mailrobot.tokens import read_message_id
 from mailrobot.workdays import WorkCalendar
@@ -102,14 +104,20 @@ def test_notice_cap_per_sender(pipeline: Intake) -> None:
 def test_unparseable_and_crashing_messages_are_quarantined(
     pipeline: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_parse = intake_module.parse_message
+    real_parse, real_classify = intake_module.parse_message, intake_module.classify
 
-    def parse_or_crash(raw: bytes, limit: int):
-        if b"CRASH" in raw:
-            raise RuntimeError("bug in a later stage")
+    def parse_or_crash(raw: bytes, limit: int) -> Parsed:
+        if b"PARSER-BUG" in raw:
+            raise ValueError("bug in the parser")
         return real_parse(raw, limit)
 
+    def classify_or_crash(parsed: Parsed, facts: Facts) -> Verdict:
+        if "CRASH" in parsed.text:
+            raise RuntimeError("bug in a later stage")
+        return real_classify(parsed, facts)
+
     monkeypatch.setattr(intake_module, "parse_message", parse_or_crash)
+    monkeypatch.setattr(intake_module, "classify", classify_or_crash)
     outcomes = pipeline.process(
         BOX,
         7,
@@ -117,15 +125,18 @@ def test_unparseable_and_crashing_messages_are_quarantined(
             Fetched(1, b""),
             Fetched(2, consumer_mail(body="CRASH", message_id="<crash@x>")),
             Fetched(3, consumer_mail(message_id="<fine@x>")),
+            Fetched(4, consumer_mail(body="PARSER-BUG", message_id="<parser@x>")),
         ],
     )
-    assert [o.status for o in outcomes] == ["quarantined", "quarantined", "case"]
+    assert [o.status for o in outcomes] == ["quarantined", "quarantined", "case", "quarantined"]
     assert outcomes[0].reason.startswith("unparseable")
     assert "RuntimeError: bug in a later stage" in outcomes[1].reason
+    assert "ValueError: bug in the parser" in outcomes[3].reason
     with pipeline.db.sessions() as s:
         rows = s.scalars(select(Message).order_by(Message.uid)).all()
         assert rows[0].raw == b"" and rows[1].raw is not None and b"CRASH" in rows[1].raw
     assert _count(pipeline, Case) == 1  # the crashed message's savepoint rolled back its case
+    assert _count(pipeline, Outbox) == 1
 
 
 def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intake) -> None:
