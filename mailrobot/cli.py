@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +77,17 @@ def _calendar(config_path: str) -> WorkCalendar:
     )
 
 
+@contextlib.contextmanager
+def _leader_errors() -> Iterator[None]:
+    """A second daemon refused, or a leader that stepped down: the reason, without a traceback; exit 1."""
+    from mailrobot.leader import AnotherDaemonRuns, LeadershipLost
+
+    try:
+        yield
+    except (AnotherDaemonRuns, LeadershipLost) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -101,14 +113,16 @@ def run(config_path: str, once: bool) -> None:
 
     robot = Robot(settings)
     if once:
-        summary = robot.run_once()
+        with _leader_errors():
+            summary = robot.run_once()
         counts = ", ".join(f"{s} {summary.count(s)}" for s in ("case", "ignored", "quarantined", "duplicate"))
         click.echo(
             f"processed {len(summary.outcomes)} messages ({counts}); sent {summary.sent} mails"
             + (f", {summary.send_failures} send failures (will retry)" if summary.send_failures else "")
         )
         return
-    robot.run_forever()
+    with _leader_errors():
+        robot.run_forever()
 
 
 @main.command("check-config")

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from types import FrameType
 
+from mailrobot import leader
 from mailrobot.config import Settings
 from mailrobot.db import Database
 from mailrobot.imap import MailboxGone, MailboxSource
@@ -70,19 +71,25 @@ class Robot:
 
     def run_once(self) -> RunSummary:
         """Process the mailbox once and send everything that is due: for cron, tests and smoke checks."""
-        source = MailboxSource(self.settings.imap)
-        source.connect()
-        try:
-            summary = RunSummary(outcomes=self.sync(source))
-        finally:
-            source.close()
-        summary.sent, summary.send_failures = self.sender.drain()
+        # Beside a running daemon a one-off pass would race it for the same mail: refused (AnotherDaemonRuns).
+        with leader.leading(self.db, self.stop, wait=False):
+            source = MailboxSource(self.settings.imap)
+            source.connect()
+            try:
+                summary = RunSummary(outcomes=self.sync(source))
+            finally:
+                source.close()
+            summary.sent, summary.send_failures = self.sender.drain()
         return summary
 
     # -- the daemon -----------------------------------------------------------------------------------------
     def run_forever(self) -> None:
         """Intake in this thread, the outbox sender in another, until SIGTERM/SIGINT."""
         self._install_signals()
+        # PostgreSQL: a second daemon follows here until the leader is gone.  SQLite: it is refused.
+        leadership = leader.acquire(self.db, self.stop)
+        if leadership is None:
+            return  # stopped while following
         sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
         sender.start()
         try:
@@ -92,8 +99,10 @@ class Robot:
             self.outbox_wakeup.set()
             sender.join(timeout=10)
             self.sender.close()
+            leadership.release()
             self.db.dispose()
             log.info("stopped")
+        leadership.raise_if_lost()  # exit non-zero, so that systemd restarts this daemon as a follower
 
     def _intake_loop(self) -> None:
         failures = 0

@@ -12,13 +12,38 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# "mailmigr": the advisory lock that makes two daemons starting at once migrate one after the other.
+MIGRATION_LOCK_KEY = 0x6D61696C6D696772
+
+# A peer whose host drops off leaves its PostgreSQL session open, with its locks (the leader lock, claimed
+# outbox rows), until TCP notices.  The server probes an idle client after 5 s and drops it after 3 missed
+# probes 2 s apart; the client does the same, and gives up on data unacknowledged for 10 s.
+_KEEPALIVE = {"idle": 5, "interval": 2, "count": 3, "user_timeout_ms": 10_000}
+
+
+def keepalive_connect_args(**extra: Any) -> dict[str, Any]:
+    """psycopg connect arguments: TCP keepalives on both ends of a PostgreSQL connection, plus `extra`."""
+    k = _KEEPALIVE
+    server = (
+        f"-c tcp_keepalives_idle={k['idle']} -c tcp_keepalives_interval={k['interval']}"
+        f" -c tcp_keepalives_count={k['count']} -c tcp_user_timeout={k['user_timeout_ms']}"
+    )
+    return {
+        "keepalives": 1,
+        "keepalives_idle": k["idle"],
+        "keepalives_interval": k["interval"],
+        "keepalives_count": k["count"],
+        "tcp_user_timeout": k["user_timeout_ms"],
+        "options": server,
+        **extra,
+    }
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -50,7 +75,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_setup(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args=keepalive_connect_args() if parsed.get_backend_name() == "postgresql" else {},
+    )
 
 
 class Database:
@@ -87,7 +119,18 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (run on start and by `mailrobot db upgrade`)."""
-    command.upgrade(_alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        # SQLite: BEGIN IMMEDIATE already makes a second migrating process wait.
+        command.upgrade(_alembic_config(engine), revision)
+        return
+    # Two daemons starting at once would both create the tables: the second waits here for the first, then
+    # finds the schema at head and has nothing to do.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(_alembic_config(engine), revision)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -98,6 +98,8 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: over the size limit, not kept
 
+    message: Mapped[Message] = relationship(foreign_keys=[message_row_id])
+
 
 class Case(Base):
     """A consumer's question or complaint, from registration to the final answer."""
@@ -148,6 +150,9 @@ class Event(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
     case: Mapped[Case] = relationship(back_populates="events")
+    # Relationships rather than ids, so that a batch's rows are inserted together at one flush.
+    message: Mapped[Message | None] = relationship(foreign_keys=[message_row_id])
+    outbox: Mapped[Outbox | None] = relationship(foreign_keys=[outbox_id])
 
 
 class Outbox(Base):
@@ -167,6 +172,8 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case | None] = relationship(foreign_keys=[case_id])
 
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),

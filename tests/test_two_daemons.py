@@ -1,0 +1,207 @@
+"""Two real daemons on one PostgreSQL and one mailbox: the leader is killed -9 mid-run, the other finishes.
+
+Every mail must become exactly one case (no duplicate, no gap in the case numbers), the survivor must lead
+within 30 s, and a notice may reach the consumer twice only if it was in flight at the kill (then it is the
+same mail: same Message-ID, same bytes).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from mailrobot.leader import LEADER_LOCK_KEY
+from mailrobot.models import Case, Message, Outbox
+from tests.conftest import Mailbox
+from tests.factories import consumer_mail
+from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
+
+REPO = Path(__file__).resolve().parent.parent
+MAILS = 500
+KILL_AFTER_CASES = 150
+TAKEOVER_LIMIT = 30.0
+
+
+class Daemon:
+    """`python -m mailrobot run` as a child process, its log in a file."""
+
+    def __init__(self, name: str, config: Path, log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"daemon-{name}.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, daemons: list[Daemon]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    tails = "\n".join(f"--- {d.name} (pid {d.pid}) ---\n{d.log()[-3000:]}" for d in daemons)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tails}")
+
+
+def leader_pid(engine: Engine) -> int | None:
+    """The pid in the application_name of the session holding the leader lock ("mailrobot HOST pid N")."""
+    with engine.connect() as conn:
+        name = conn.scalar(
+            text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"hi": LEADER_LOCK_KEY >> 32, "lo": LEADER_LOCK_KEY & 0xFFFFFFFF},
+        )
+    return int(name.rsplit(" ", 1)[1]) if name else None
+
+
+def count(engine: Engine, model: type, *where: Any) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    engine = create_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def append_slowly(dovecot: Dovecot, user: str, mails: list[bytes], per_second: float) -> None:
+    """APPEND over one connection at about `per_second`: the leader works while mail keeps coming."""
+    with dovecot.session(user) as imap:
+        started = time.monotonic()
+        for index, raw in enumerate(mails):
+            imap.append("INBOX", raw)
+            ahead = started + index / per_second - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+def test_leader_killed_mid_run_survivor_finishes_every_mail_once(
+    tmp_path: Path,
+    postgres_url: str,
+    engine: Engine,
+    dovecot: Dovecot,
+    mailbox: Mailbox,
+    smtp_sink: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_toml(
+        tmp_path / "config.toml",
+        robot_config(dovecot, mailbox, smtp_sink, postgres_url, logging={"level": "INFO"}),
+    )
+    first = Daemon("first", config, tmp_path)
+    daemons = [first]
+    try:
+        wait_until(lambda: leader_pid(engine) == first.pid, 30, "the first daemon to lead", daemons)
+        second = Daemon("second", config, tmp_path)
+        daemons.append(second)
+        wait_until(lambda: "following:" in second.log(), 30, "the second daemon to follow", daemons)
+
+        mails = [
+            consumer_mail(
+                sender=f"consumer{i:03d}@mail.kz",  # one sender each: the notice cap does not apply
+                subject=f"Обращение {i}",
+                body=f"Прошу проверить начисление по лицевому счёту {100000 + i}.",
+                message_id=f"<two-daemons-{i}@mail.kz>",
+            )
+            for i in range(MAILS)
+        ]
+        appender = threading.Thread(
+            target=append_slowly, args=(dovecot, mailbox.username, mails, 100.0), daemon=True
+        )
+        appender.start()
+
+        wait_until(lambda: count(engine, Case) >= KILL_AFTER_CASES, 60, f"{KILL_AFTER_CASES} cases", daemons)
+        os.kill(first.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        first.proc.wait(timeout=10)
+        cases_at_kill = count(engine, Case)
+        wait_until(lambda: leader_pid(engine) == second.pid, TAKEOVER_LIMIT, "the survivor to lead", daemons)
+        takeover = time.monotonic() - killed_at
+
+        appender.join(timeout=60)
+        assert not appender.is_alive()
+        wait_until(
+            lambda: (
+                count(engine, Outbox, Outbox.state == "sent") >= MAILS
+                and not dovecot.list_uids(mailbox.username, "INBOX")
+            ),
+            120,
+            "the survivor to finish",
+            daemons,
+        )
+        finished = time.monotonic() - killed_at
+        assert second.proc.poll() is None, second.log()[-3000:]
+
+        # Every mail exactly one case: one message row each, all registered, one case each, gap-free numbers.
+        with engine.connect() as conn:
+            rows = conn.execute(select(Message.message_id, Message.status, Message.case_id)).all()
+            numbers = conn.scalars(select(Case.number)).all()
+            notice_ids = {m.strip("<>") for m in conn.scalars(select(Outbox.message_id))}
+        assert sorted(r.message_id.strip("<>") for r in rows) == sorted(
+            f"two-daemons-{i}@mail.kz" for i in range(MAILS)
+        )
+        assert collections.Counter(r.status for r in rows) == {"case": MAILS}
+        assert len({r.case_id for r in rows}) == MAILS
+        year = numbers[0].split("-")[1]
+        assert sorted(numbers) == [f"SKES-{year}-{i:06d}" for i in range(1, MAILS + 1)]
+        assert len(notice_ids) == MAILS
+        assert count(engine, Outbox) == MAILS and count(engine, Outbox, Outbox.state != "sent") == 0
+        assert len(dovecot.list_uids(mailbox.username, "Processed")) == MAILS
+
+        # Notices: each one arrived; twice only when in flight at the kill, and then the very same mail.
+        received = smtp_sink.messages
+        by_id: dict[str, list[bytes]] = collections.defaultdict(list)
+        for mail in received:
+            by_id[str(mail.message["Message-ID"]).strip("<>")].append(mail.raw)
+        assert set(by_id) == notice_ids
+        twice = {mid: raws for mid, raws in by_id.items() if len(raws) > 1}
+        assert all(len(raws) == 2 and raws[0] == raws[1] for raws in twice.values())
+        assert len(twice) <= 200  # at most one sender batch (OutboxSender.drain_once) was in flight
+
+        with capsys.disabled():  # in the CI log: the numbers the issue asks about
+            print(
+                f"\ntwo daemons: killed the leader at {cases_at_kill} cases; the survivor led after "
+                f"{takeover:.1f} s and finished {finished:.1f} s after the kill; {len(twice)} notice(s) "
+                "sent twice (in flight at the kill)"
+            )
+    finally:
+        for daemon in daemons:
+            daemon.stop()
