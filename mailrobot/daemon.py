@@ -75,12 +75,29 @@ class Robot:
         with leader.leading(self.db, self.stop, wait=False):
             source = MailboxSource(self.settings.imap)
             source.connect()
+            # Notices of the first batches leave while later batches are still being fetched and decided.
+            intake_done = threading.Event()
+            sent: list[tuple[int, int]] = []
+            meanwhile = threading.Thread(target=self._send_until, args=(intake_done, sent), name="outbox")
+            meanwhile.start()
             try:
                 summary = RunSummary(outcomes=self.sync(source))
             finally:
+                intake_done.set()
+                self.outbox_wakeup.set()
+                meanwhile.join()
                 source.close()
-            summary.sent, summary.send_failures = self.sender.drain()
+            sent.append(self.sender.drain())
+            summary.sent, summary.send_failures = sum(s for s, _ in sent), sum(f for _, f in sent)
         return summary
+
+    def _send_until(self, done: threading.Event, results: list[tuple[int, int]]) -> None:
+        while not done.is_set():
+            sent, failed = self.sender.drain_once()
+            results.append((sent, failed))
+            if sent + failed == 0:
+                self.outbox_wakeup.wait(timeout=0.1)
+                self.outbox_wakeup.clear()
 
     # -- the daemon -----------------------------------------------------------------------------------------
     def run_forever(self) -> None:
