@@ -24,3 +24,6 @@ def setup_logging(level: str = "INFO", json_format: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # mail-parser logs a warning per report part, and errors that quote raw headers (personal data):
+    # what matters of it reaches us as defects on the parsed message anyway.
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
