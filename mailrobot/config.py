@@ -250,7 +250,9 @@ class Settings(_Section):
                 )
         for index, route in enumerate(self.routes):
             if route.group not in self.groups:
-                raise ValueError(f"routes[{index}] ({route.name}).group: no group {route.group!r} in [groups.*]")
+                raise ValueError(
+                    f"routes[{index}] ({route.name}).group: no group {route.group!r} in [groups.*]"
+                )
         if self.groups and self.routing.default_group not in self.groups:
             raise ValueError(f"routing.default_group: no group {self.routing.default_group!r} in [groups.*]")
         return self
