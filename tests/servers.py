@@ -7,8 +7,10 @@ passes here passes against a production Dovecot/Postfix.  Dovecot is started onc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import grp
+import json
 import os
 import pwd
 import re
@@ -20,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -101,7 +103,9 @@ namespace inbox {{
 mail_fsync = never
 # Only Dovecot writes these Maildirs, so it need not rescan cur/ on every sync.
 maildir_very_dirty_syncs = yes
-# inotify wakes IDLE at once; this is only the fallback when it does not.
+# inotify wakes IDLE; this is only the fallback when it does not.  Either way an IDLE client hears of a
+# new message about 0.5 s after the APPEND: Dovecot batches changes with a fixed 500 ms delay
+# (NOTIFY_DELAY_MSECS in its mailbox-watch.c), not configurable.  Latency tests must allow for it.
 mailbox_idle_check_interval = 1 secs
 # Tests (and watchdog drills) may open many connections as one user from 127.0.0.1; the default is 10.
 mail_max_userip_connections = 1000
@@ -157,9 +161,13 @@ class Dovecot:
         binary: str | None = None,
         workdir: str | Path | None = None,
         start_timeout: float = 15.0,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.host = host
         self.port = 0
+        # When set, XOAUTH2/OAUTHBEARER logins are checked by POSTing the token to this RFC 7662
+        # introspection URL (Dovecot's oauth2 passdb); passwords keep working beside them.
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.binary = binary or shutil.which("dovecot") or DOVECOT_BINARY
         self.start_timeout = start_timeout
         self._given_workdir = Path(workdir) if workdir else None
@@ -275,6 +283,22 @@ class Dovecot:
             ),
             encoding="utf-8",
         )
+        if self.oauth2_introspection_url:
+            self._add_oauth2_passdb(self.oauth2_introspection_url)
+
+    def _add_oauth2_passdb(self, url: str) -> None:
+        # The introspection answer must say {"active": true, "username": "<the login name>"}.
+        args = self._path("oauth2.conf.ext")
+        args.write_text(
+            f"introspection_mode = post\nintrospection_url = {url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n",
+            encoding="utf-8",
+        )
+        text = self.config_path.read_text(encoding="utf-8")
+        mechanisms = "auth_mechanisms = plain login"
+        text = text.replace(f"{mechanisms}\n", f"{mechanisms} xoauth2 oauthbearer\n")
+        text += f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {args}\n}}\n"
+        self.config_path.write_text(text, encoding="utf-8")
 
     def start(self) -> Self:
         """Start Dovecot and return once it greets on its port; raise DovecotError with its log otherwise."""
@@ -524,6 +548,23 @@ class _SinkHandler:
         return self._sink._deliver(session, envelope)
 
 
+class _OAuth2SinkHandler(_SinkHandler):
+    """Adds AUTH XOAUTH2 (aiosmtpd offers every `auth_<MECHANISM>` method of the handler)."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        fields: dict[str, str] = {}
+        with contextlib.suppress(ValueError):
+            decoded = base64.b64decode(args[1], validate=True).decode("utf-8") if len(args) > 1 else ""
+            fields = dict(part.split("=", 1) for part in decoded.split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        check = self._sink.oauth2
+        if check is not None and user and check(user, token):
+            return AuthResult(success=True, auth_data=user)
+        # As Gmail and Microsoft do: a 334 challenge with a JSON error; the client's empty answer gets 535.
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpSink:
     """An SMTP server on 127.0.0.1 (aiosmtpd in a thread) that keeps every message it accepts.
 
@@ -539,10 +580,13 @@ class SmtpSink:
         require_auth: bool = False,
         username: str = "robot",
         password: str = "robot-password",
+        oauth2: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = 0
         self.require_auth = require_auth
+        # When set, AUTH XOAUTH2 is offered and accepted for (user, token) pairs this returns True for.
+        self.oauth2 = oauth2
         self.username = username
         self.password = password
         self._controller: Controller | None = None
@@ -561,7 +605,7 @@ class SmtpSink:
         for _attempt in range(5):
             port = free_port(self.host)
             controller = Controller(
-                _SinkHandler(self),
+                _OAuth2SinkHandler(self) if self.oauth2 else _SinkHandler(self),
                 hostname=self.host,
                 port=port,
                 ready_timeout=10.0,
