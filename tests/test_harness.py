@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import smtplib
 import socket
 import threading
@@ -106,6 +107,13 @@ def test_restart_keeps_port_users_and_mail(dovecot: Dovecot, mailbox: Mailbox) -
 def test_error_names_the_fix_when_dovecot_is_missing() -> None:
     with pytest.raises(DovecotError, match=r"scripts/test-deps\.sh"):
         Dovecot(binary="/nonexistent/dovecot").start()
+
+
+def test_failed_start_says_why_and_leaves_nothing_behind() -> None:
+    server = Dovecot(binary=shutil.which("false") or "/bin/false")  # "starts", then exits at once
+    with pytest.raises(DovecotError, match="did not start"), server:
+        pass
+    assert server.workdir is None and not server.running
 
 
 # -- SMTP sink ---------------------------------------------------------------------------------------------
