@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import grp
 import json
 import os
@@ -62,6 +63,17 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 # Dovecot
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL (Linux prctl).
+
+    Without it a killed pytest leaves its Dovecot running for good: it has its own session, so no
+    terminal hang-up reaches it either.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 class DovecotError(RuntimeError):
@@ -329,6 +341,7 @@ class Dovecot:
                 # Own process group: freeze/stop signal the whole Dovecot tree, and a Ctrl-C aimed at pytest
                 # does not kill Dovecot before the fixture's clean stop.
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
