@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, and does nothing that is already done (safe to run every time):
 #   - Debian packages: dovecot-imapd (the tests start their own private Dovecot), postgresql (its binaries
-#     only: the PostgreSQL tests start their own throw-away server), python3-venv when ensurepip is missing;
+#     only: the PostgreSQL tests start their own throw-away server), systemd (for systemd-analyze),
+#     python3-venv when ensurepip is missing;
 #   - a virtualenv in .venv with this project installed editable, with its [test] extra.
 # Needs root (or sudo) only when a package is missing.  Set PYTHON to choose the interpreter (>= 3.11).
 set -euo pipefail
@@ -14,7 +15,8 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 missing=()
-for pkg in dovecot-imapd postgresql; do
+# systemd: only for systemd-analyze, which checks the shipped unit offline (no systemd needs to run).
+for pkg in dovecot-imapd postgresql systemd; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 # Debian splits ensurepip (which `python -m venv` needs) into python3-venv.
