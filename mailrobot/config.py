@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
@@ -31,8 +32,51 @@ def _read_secret(value: str | None, file: str | None, env: str, key: str) -> str
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ValueError(f"cannot read {key}_file {path}: {exc.strerror}") from exc
+            # expandvars leaves unset variables as they are.  Under systemd, LoadCredential= sets
+            # $CREDENTIALS_DIRECTORY; a check run by hand has to set it.
+            unset = re.search(r"\$\{?(\w+)", str(path))
+            hint = ""
+            if unset and unset.group(1) == "CREDENTIALS_DIRECTORY":
+                hint = (
+                    " (CREDENTIALS_DIRECTORY is not set: systemd sets it for the service; by hand, set it "
+                    "to where the files are, e.g. CREDENTIALS_DIRECTORY=/etc/mailrobot/credentials)"
+                )
+            elif unset:
+                hint = f" (the environment variable {unset.group(1)} is not set)"
+            raise ValueError(f"cannot read {key}_file {path}: {exc.strerror}{hint}") from exc
     return value
+
+
+class M365Settings(_Section):
+    """Microsoft 365 app-only sign-in (client credentials), for imap/smtp auth = "oauth2"."""
+
+    tenant: str  # the directory (tenant) id or domain, e.g. "contoso.onmicrosoft.com"
+    client_id: str
+    client_secret: str | None = None
+    client_secret_file: str | None = None
+    scope: str = "https://outlook.office365.com/.default"
+    authority: str | None = None  # default https://login.microsoftonline.com/<tenant>
+
+    @model_validator(mode="after")
+    def _secret(self) -> M365Settings:
+        secret = _read_secret(
+            self.client_secret, self.client_secret_file, "MAILROBOT_M365_CLIENT_SECRET", "m365.client_secret"
+        )
+        if not secret:
+            raise ValueError(
+                "no client secret: set m365.client_secret, m365.client_secret_file "
+                "or the env var MAILROBOT_M365_CLIENT_SECRET"
+            )
+        object.__setattr__(self, "client_secret", secret)
+        return self
+
+
+def _check_oauth2(section: str, token_command: str | None, m365: M365Settings | None) -> None:
+    if (token_command is None) == (m365 is None):
+        raise ValueError(
+            f'{section}.auth = "oauth2" needs exactly one of {section}.token_command (a program that '
+            f"prints an access token) or a [{section}.m365] section (Microsoft 365 client credentials)"
+        )
 
 
 class ImapSettings(_Section):
@@ -52,9 +96,17 @@ class ImapSettings(_Section):
     timeout: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=1000)
     verify_tls: bool = True
+    # "oauth2" for Microsoft 365 and Gmail: a token from token_command or [imap.m365] instead of a password.
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2_mechanism: Literal["XOAUTH2", "OAUTHBEARER"] = "XOAUTH2"
+    token_command: str | None = None
+    m365: M365Settings | None = None
 
     @model_validator(mode="after")
     def _secret(self) -> ImapSettings:
+        if self.auth == "oauth2":
+            _check_oauth2("imap", self.token_command, self.m365)
+            return self
         secret = _read_secret(self.password, self.password_file, "MAILROBOT_IMAP_PASSWORD", "imap.password")
         if not secret:
             raise ValueError(
@@ -79,9 +131,18 @@ class SmtpSettings(_Section):
     max_attempts: int = Field(default=10, ge=1)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     verify_tls: bool = True
+    # "oauth2": AUTH XOAUTH2 with a token from token_command or [smtp.m365] (username is then required).
+    auth: Literal["password", "oauth2"] = "password"
+    token_command: str | None = None
+    m365: M365Settings | None = None
 
     @model_validator(mode="after")
     def _secret(self) -> SmtpSettings:
+        if self.auth == "oauth2":
+            if not self.username:
+                raise ValueError('smtp.auth = "oauth2" needs smtp.username (the mailbox that sends)')
+            _check_oauth2("smtp", self.token_command, self.m365)
+            return self
         secret = _read_secret(self.password, self.password_file, "MAILROBOT_SMTP_PASSWORD", "smtp.password")
         if self.username and not secret:
             raise ValueError(

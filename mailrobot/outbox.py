@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from mailrobot.config import SmtpSettings
 from mailrobot.db import Database
 from mailrobot.models import Event, Outbox, utcnow
+from mailrobot.oauth import token_source, with_fresh_token, xoauth2
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,37 @@ class SmtpConnection:
         return context
 
     def open(self) -> smtplib.SMTP:
+        """A connected client, logged in with the password or (auth = "oauth2") with AUTH XOAUTH2."""
+        if self.settings.auth == "oauth2":
+            return with_fresh_token(
+                token_source(self.settings),
+                self._open,
+                lambda exc: isinstance(exc, smtplib.SMTPAuthenticationError),
+            )
+        return self._open(None)
+
+    def _open(self, token: str | None) -> smtplib.SMTP:
         s = self.settings
         client: smtplib.SMTP
         if s.security == "ssl":
             client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context())
         else:
             client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
             if s.security == "starttls":
                 client.starttls(context=self._context())
-        if s.username:
-            client.login(s.username, s.password or "")
+            if token is not None:
+                client.ehlo_or_helo_if_needed()
+                initial = xoauth2(s.username or "", token)
+                # A refused token comes back as a 334 challenge carrying a JSON error; the empty answer
+                # makes the server finish with 535, which smtplib raises as SMTPAuthenticationError.
+                client.auth("XOAUTH2", lambda challenge=None: initial if challenge is None else "")
+            elif s.username:
+                client.login(s.username, s.password or "")
+        except Exception:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
         return client
 
     def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
