@@ -111,7 +111,7 @@ def run(config_path: str, once: bool) -> None:
     setup_logging(settings.logging.level, settings.logging.json_format)
     from mailrobot.daemon import Robot
 
-    robot = Robot(settings)
+    robot = Robot(settings, config_path=config_path)
     if once:
         with _leader_errors():
             summary = robot.run_once()

@@ -286,6 +286,16 @@ class LoggingSettings(_Section):
     json_format: bool = Field(default=False, alias="json")
 
 
+class MetricsSettings(_Section):
+    """The Prometheus endpoint (http://address:port/metrics), off unless enabled."""
+
+    enabled: bool = False
+    # Loopback by default: the metrics name no person, but they are nobody else's business either; put a
+    # reverse proxy or the Prometheus host's tunnel in front rather than opening the port.
+    address: str = "127.0.0.1"
+    port: int = Field(default=9468, ge=0, le=65535)
+
+
 class Settings(_Section):
     imap: ImapSettings
     smtp: SmtpSettings
@@ -293,6 +303,7 @@ class Settings(_Section):
     robot: RobotSettings
     calendar: CalendarSettings = CalendarSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
     people: PeopleSettings = PeopleSettings()
     organizations: dict[str, OrganizationSettings] = Field(
         default_factory=lambda: {"skes": OrganizationSettings(name="ТОО «Севказэнергосбыт»")}

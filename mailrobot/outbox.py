@@ -133,6 +133,9 @@ class OutboxSender:
         self._connections: list[SmtpConnection] = []
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=settings.connections, thread_name_prefix="smtp")
+        # Set on shutdown: sends in flight finish and are recorded, the rest of the batch waits for the next
+        # start (not counted as an attempt), so SIGTERM is quick and loses no record of a send.
+        self.stopping = threading.Event()
 
     def _connection(self) -> SmtpConnection:
         conn = getattr(self._local, "conn", None)
@@ -187,7 +190,8 @@ class OutboxSender:
         return len(results) - failed, failed
 
     def _send_all(self, batch: list[tuple[int, str, bytes]]) -> list[Result]:
-        return list(self.pool.map(lambda row: self._send_one(*row), batch)) if batch else []
+        results = self.pool.map(lambda row: None if self.stopping.is_set() else self._send_one(*row), batch)
+        return [r for r in results if r is not None]
 
     def drain(self) -> tuple[int, int]:
         """Send everything that is due now (mail that fails is left for its next attempt)."""
@@ -195,7 +199,7 @@ class OutboxSender:
         while True:
             s, f = self.drain_once()
             sent, failed = sent + s, failed + f
-            if s + f == 0 or s == 0:
+            if s + f == 0 or s == 0 or self.stopping.is_set():
                 return sent, failed
 
     def _record(self, session: Session, results: list[Result]) -> None:
