@@ -125,6 +125,15 @@ def run(config_path: str, once: bool) -> None:
         robot.run_forever()
 
 
+@main.command()
+@config_option
+def doctor(config_path: str) -> None:
+    """Check config, database, mailbox, SMTP, templates, time zone and calendar; say what to fix."""
+    from mailrobot.doctor import report
+
+    sys.exit(report(config_path, click.echo))
+
+
 @main.command("check-config")
 @config_option
 def check_config(config_path: str) -> None:
