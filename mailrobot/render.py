@@ -35,10 +35,12 @@ KAZAKH_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 def default_templates_dir() -> Path:
     """The templates shipped with mailrobot.
 
-    For now the repository's `templates/` beside the package; when templates become package data, only
-    this function changes.
+    Installed from a wheel they are package data, `mailrobot/templates/` (pyproject.toml maps the
+    repository's `templates/` there); in a checkout or an editable install, the repository's `templates/`.
     """
-    return Path(__file__).resolve().parent.parent / "templates"
+    here = Path(__file__).resolve().parent
+    packaged = here / "templates"
+    return packaged if packaged.is_dir() else here.parent / "templates"
 
 
 @dataclass(frozen=True, slots=True)
