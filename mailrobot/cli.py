@@ -285,6 +285,26 @@ def messages_list(config_path: str, quarantined: bool, status: str | None, as_js
     click.echo(f"{len(rows)} message(s)", err=True)
 
 
+@main.group()
+def routes() -> None:
+    """Routing rules ([[routes]], [groups.*], [routing])."""
+
+
+@routes.command("test")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def routes_test(config_path: str, file: str) -> None:
+    """Show which rule a mail (FILE.eml) matches, why, and who would get the case."""
+    from mailrobot.parse import Unparseable
+    from mailrobot.routing import explain_mail
+
+    try:
+        lines = explain_mail(_settings(config_path), Path(file).read_bytes())
+    except Unparseable as exc:
+        raise click.ClickException(f"{file}: not an e-mail message: {exc}") from None
+    click.echo("\n".join(lines))
+
+
 @main.command("due-date")
 @config_option
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))

@@ -270,6 +270,18 @@ class RouteSettings(_Section):
     recipients: list[str] = Field(default_factory=list)  # the address the mail came to
     languages: list[str] = Field(default_factory=list)
 
+    _check = field_validator("subject_regex", "body_regex")(classmethod(lambda cls, v: _regex(v)))
+
+
+def _regex(value: str | None) -> str | None:
+    """A regex that compiles: a typo in a routing rule is an error at start, not a silent non-match."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
 
 class RoutingSettings(_Section):
     default_group: str = "operators"
@@ -279,6 +291,8 @@ class RoutingSettings(_Section):
     # Web-form mail: sent by these addresses, the consumer's address is in Reply-To or a body field.
     webform_senders: list[str] = Field(default_factory=list)
     webform_email_field: str = r"(?im)^\s*(?:e-?mail|email|эл\.?\s*почта|электронная почта)\s*:\s*(\S+@\S+)"
+
+    _check = field_validator("webform_email_field")(classmethod(lambda cls, v: _regex(v)))
 
 
 class LoggingSettings(_Section):

@@ -1,0 +1,136 @@
+"""Who is who, from the config: the head, the operator groups, the specialists of each organization.
+
+An immutable view built once from the settings, so classification and decisions can ask "is this address
+staff, and in what role?" without a database and without the pydantic models.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailrobot.config import Settings
+
+ROLES = ("head", "operator", "specialist")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    organization: str
+    role: str  # operator | specialist
+    members: tuple[str, ...]
+    assign: str  # everyone | round_robin | least_open
+
+
+@dataclass(frozen=True)
+class Organization:
+    key: str
+    name: str
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AskTarget:
+    """Whom an operator's `#ask` goes to: a specialist group, or one address."""
+
+    organization: str | None
+    group: str | None = None
+    address: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.address or self.group or self.organization or ""
+
+
+@dataclass(frozen=True)
+class Staff:
+    heads: tuple[str, ...] = ()
+    groups: Mapping[str, Group] = field(default_factory=dict)
+    organizations: Mapping[str, Organization] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Staff:
+        groups = {
+            name: Group(name, g.organization, g.role, tuple(g.members), g.assign)
+            for name, g in settings.groups.items()
+        }
+        organizations = {
+            key: Organization(key, o.name, MappingProxyType(dict(o.names)))
+            for key, o in settings.organizations.items()
+        }
+        return cls(tuple(settings.people.head), MappingProxyType(groups), MappingProxyType(organizations))
+
+    def role_of(self, address: str) -> str | None:
+        """The address's role by the config: head first, then operator, then specialist; None: not staff."""
+        address = address.lower()
+        if address in self.heads:
+            return "head"
+        for role in ("operator", "specialist"):
+            if any(address in g.members for g in self.groups.values() if g.role == role):
+                return role
+        return None
+
+    def organization_of(self, address: str) -> str | None:
+        address = address.lower()
+        return next((g.organization for g in self.groups.values() if address in g.members), None)
+
+    def is_staff(self, address: str) -> bool:
+        return self.role_of(address) is not None
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset(self.heads) | {m for g in self.groups.values() for m in g.members}
+
+    def organization_name(self, key: str | None, language: str = "ru") -> str:
+        org = self.organizations.get(key or "")
+        if org is None:
+            return key or ""
+        return org.names.get(language) or org.name
+
+    def resolve_person(self, text: str) -> str | None:
+        """A staff member named in `#assign PERSON`: a full address, or the part before '@' when only one
+        staff member has it."""
+        wanted = text.strip().strip("<>").lower()
+        if not wanted:
+            return None
+        if "@" in wanted:
+            return wanted if wanted in self.addresses else None
+        matches = sorted(a for a in self.addresses if a.split("@", 1)[0] == wanted)
+        return matches[0] if len(matches) == 1 else None
+
+    def resolve_ask_target(self, text: str) -> AskTarget | None:
+        """Whom `#ask TARGET …` means: an organization (its key, or a word of its name, e.g. "grid",
+        "РЭК"), a group name, or an e-mail address (any address: the operator vouches for it)."""
+        wanted = text.strip().strip("<>").lower()
+        if not wanted:
+            return None
+        if "@" in wanted:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", wanted):
+                return None
+            return AskTarget(self.organization_of(wanted), address=wanted)
+        if wanted in self.groups:
+            return AskTarget(self.groups[wanted].organization, group=wanted)
+        org = self._organization(wanted)
+        if org is None:
+            return None
+        group = next(
+            (g.name for g in self.groups.values() if g.organization == org and g.role == "specialist"), None
+        )
+        return AskTarget(org, group=group) if group else None
+
+    def _organization(self, wanted: str) -> str | None:
+        if wanted in self.organizations:
+            return wanted
+        found = []
+        for key, org in self.organizations.items():
+            names = [org.name, *org.names.values()]
+            words = {w for n in names for w in re.findall(r"[\w-]+", n.lower())}
+            if wanted in words or any(wanted == n.lower() for n in names):
+                found.append(key)
+        # "ТОО" or "АО" name several organizations: only a word that names one of them counts.
+        return found[0] if len(found) == 1 else None
