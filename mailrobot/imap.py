@@ -14,9 +14,10 @@ import time
 from collections.abc import Iterable
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailrobot.config import ImapSettings
+from mailrobot.oauth import token_source, with_fresh_token
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,8 @@ class MailboxSource:
     def connect(self) -> None:
         """Log in, make sure the folders exist, select the feedback folder."""
         s = self.settings
-        context = None
-        if s.security != "none":
-            context = ssl.create_default_context()
-            if not s.verify_tls:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-        client = imapclient.IMAPClient(
-            s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout
-        )
+        client = open_client(s)
         try:
-            if s.security == "starttls":
-                client.starttls(context)
-            client.login(s.username, s.password or "")
             capabilities = client.capabilities()
             self.can_move = b"MOVE" in capabilities
             self.can_idle = s.use_idle and b"IDLE" in capabilities
@@ -159,6 +149,42 @@ class MailboxSource:
         if self.client is not None:
             _quietly_logout(self.client)
             self.client = None
+
+
+def open_client(settings: ImapSettings) -> imapclient.IMAPClient:
+    """A connected, logged-in client (password, or an OAuth2 token retried once fresh when refused)."""
+    if settings.auth == "oauth2":
+        return with_fresh_token(
+            token_source(settings),
+            lambda token: _open(settings, token),
+            lambda exc: isinstance(exc, LoginError),
+        )
+    return _open(settings, None)
+
+
+def _open(s: ImapSettings, token: str | None) -> imapclient.IMAPClient:
+    context = None
+    if s.security != "none":
+        context = ssl.create_default_context()
+        if not s.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    client = imapclient.IMAPClient(
+        s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout
+    )
+    try:
+        if s.security == "starttls":
+            client.starttls(context)
+        if token is None:
+            client.login(s.username, s.password or "")
+        elif s.oauth2_mechanism == "OAUTHBEARER":
+            client.oauthbearer_login(s.username, token)
+        else:
+            client.oauth2_login(s.username, token)
+    except Exception:
+        _quietly_logout(client)
+        raise
+    return client
 
 
 def _announces_mail(response: object) -> bool:
