@@ -60,14 +60,14 @@ def postgres_server() -> Iterator[pg.PostgresServer | None]:
 @pytest.fixture(autouse=True)
 def _test_databases(postgres_server: pg.PostgresServer | None) -> Iterator[None]:
     # Binds tests.pg.database_url() to this test, so plain helpers (factories.settings_dict) get the
-    # backend's database without a fixture argument; the test's PostgreSQL databases are dropped after it.
+    # backend's database without a fixture argument; the test's PostgreSQL databases are emptied after it.
     databases = pg.TestDatabases(postgres_server)
     pg.bind(databases)
     try:
         yield
     finally:
         pg.bind(None)
-        databases.drop_all()
+        databases.release_all()
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 `database_url(tmp_path)` is what every test config uses (tests/factories.py, conftest's write_config).  With
 the default backend it is a SQLite file in tmp_path.  With MAILROBOT_TEST_BACKEND=postgresql it is a new,
-empty database (CREATE DATABASE: about 35 ms; the migrations then take about 70 ms) on a throw-away cluster
-that the tests start themselves from Debian's `postgresql` binaries; with MAILROBOT_TEST_DATABASE_URL it is
-a new database on that server instead.  Either way a test starts from an empty database, as with a new
-SQLite file, and the databases a test made are dropped when it ends.
+empty database on a throw-away cluster that the tests start themselves from Debian's `postgresql` binaries;
+with MAILROBOT_TEST_DATABASE_URL, on that server instead.  Either way a test starts from an empty database,
+as with a new SQLite file (the migrations then take about 0.1 s).  When the test ends its databases are
+emptied (DROP SCHEMA public, under 10 ms) and kept for the next test: CREATE DATABASE takes 100-300 ms.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ class PostgresCluster:
                     "-c fsync=off",
                     "-c synchronous_commit=off",
                     "-c full_page_writes=off",
-                    # Engines that a test forgot to dispose keep their pooled connections until the test's
-                    # database is dropped; the two-daemon test alone opens a few dozen.
+                    # Engines that a test forgot to dispose keep their pooled connections until the test
+                    # ends; the two-daemon test alone opens a few dozen.
                     "-c max_connections=400",
                     "-c shared_buffers=64MB",
                 ]
@@ -205,6 +205,9 @@ class PostgresServer:
     def __init__(self) -> None:
         self.cluster: PostgresCluster | None = None
         self._admin: URL | None = _normalise(os.environ[URL_ENV]) if os.environ.get(URL_ENV) else None
+        self._conn: psycopg.Connection | None = None
+        self._made: list[str] = []  # every database this run created
+        self._free: list[str] = []  # empty ones, ready for the next test
 
     @property
     def admin_url(self) -> URL:
@@ -214,37 +217,76 @@ class PostgresServer:
         return self._admin
 
     def _execute(self, sql: str) -> None:
-        url = self.admin_url
+        # One kept-open admin connection: a connection per statement would cost more than the statement.
+        if self._conn is None or self._conn.closed:
+            url = self.admin_url
+            self._conn = psycopg.connect(
+                host=url.host,
+                port=url.port,
+                user=url.username,
+                password=url.password,
+                dbname=url.database or "postgres",
+                autocommit=True,
+                connect_timeout=10,
+            )
+        self._conn.execute(sql)  # type: ignore[arg-type]  # our own identifiers, never user input
+
+    def create_database(self) -> str:
+        """An empty database (a new one, or one a finished test left, emptied); returns its URL."""
+        if self._free:
+            name = self._free.pop()
+        else:
+            name = f"mailrobot_test_{os.getpid()}_{next(self._names)}"
+            self._execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8')
+            self._made.append(name)
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def release_database(self, url: str) -> None:
+        """Empty the database and keep it for the next test.
+
+        Emptying the schema takes under 10 ms where CREATE DATABASE takes 100-300 ms (it copies a template and
+        checkpoints), and half the suite's tests make a database.
+        """
+        name = make_url(url).database
+        assert name is not None
+        # An engine the test did not dispose of, or a daemon it killed or left running, may still be
+        # connected, holding locks (advisory ones too): end those sessions first.
+        self._execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        admin = self.admin_url
         with psycopg.connect(
-            host=url.host,
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            dbname=url.database or "postgres",
+            host=admin.host,
+            port=admin.port,
+            user=admin.username,
+            password=admin.password,
+            dbname=name,
             autocommit=True,
             connect_timeout=10,
         ) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]  # our own identifiers, never user input
-
-    def create_database(self) -> str:
-        """A new empty database; returns its SQLAlchemy URL (with the password, for configs)."""
-        name = f"mailrobot_test_{os.getpid()}_{next(self._names)}"
-        self._execute(f'CREATE DATABASE "{name}"')
-        return self.admin_url.set(database=name).render_as_string(hide_password=False)
-
-    def drop_database(self, url: str) -> None:
-        name = make_url(url).database
-        # FORCE: an engine the test did not dispose of, or a daemon it killed, may still be connected.
-        self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        self._free.append(name)
 
     def stop(self) -> None:
+        if self.cluster is None:
+            # Someone else's server: leave it as we found it.
+            for name in self._made:
+                with contextlib.suppress(psycopg.Error):
+                    self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._made.clear()
+        self._free.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
 
 
 class TestDatabases:
-    """The databases of one test, keyed by the directory they belong to, dropped when the test ends."""
+    """The databases of one test, keyed by the directory they belong to, released when the test ends."""
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
@@ -260,10 +302,10 @@ class TestDatabases:
             self.made[key] = self.server.create_database()
         return self.made[key]
 
-    def drop_all(self) -> None:
+    def release_all(self) -> None:
         if self.server is not None:
             for url in self.made.values():
-                self.server.drop_database(url)
+                self.server.release_database(url)
         self.made.clear()
 
 
