@@ -310,6 +310,45 @@ class MetricsSettings(_Section):
     port: int = Field(default=9468, ge=0, le=65535)
 
 
+def _crontab(value: str) -> str:
+    """A five-field crontab line APScheduler accepts, or "" (the job is off)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    value = " ".join(value.split())
+    if value:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a crontab schedule ({exc}): want five fields 'minute hour day month day_of_week', "
+                "e.g. '30 9 * * *', or \"\" to turn the job off"
+            ) from None
+    return value
+
+
+class JobsSettings(_Section):
+    """Scheduled jobs (regulation 4.3.9 deadlines, 4.3.11 monthly report), in robot.timezone.
+
+    A schedule says when a job looks for work; the job itself decides with the working-day calendar
+    (reminders and digests on working days, mail to people within working hours), so the defaults fire
+    every day and a decreed working Saturday is handled like any working day.
+    """
+
+    enabled: bool = True
+    overdue_scan: str = "*/15 * * * *"
+    reminders: str = "30 9 * * *"
+    digest: str = "0 9 * * *"
+    monthly_report: str = "0 10 * * *"
+    misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    catch_up: bool = True
+    report_top_questions: int = Field(default=10, ge=1, le=100)
+    report_similarity: float = Field(default=0.5, gt=0, le=1)
+
+    _check = field_validator("overdue_scan", "reminders", "digest", "monthly_report")(
+        classmethod(lambda cls, v: _crontab(v))
+    )
+
+
 class Settings(_Section):
     imap: ImapSettings
     smtp: SmtpSettings
@@ -325,6 +364,7 @@ class Settings(_Section):
     groups: dict[str, GroupSettings] = Field(default_factory=dict)
     routes: list[RouteSettings] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
