@@ -323,7 +323,45 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "open": _sample_cases(),
         "due_today": _sample_cases()[:1],
         "overdue": [],
-        "by_operator": {"Иванова А.": 2, "Петров Б.": 1},
+        # The lists may be cut short in a large contact center; the counts are always complete.
+        "counts": {"open": 3, "due_today": 1, "overdue": 0},
+        "by_operator": {"Иванова А.": 2, "Петров Б.": 1, "": 1},  # "": nobody assigned
+        "by_organization": {"ТОО «Севказэнергосбыт»": 2, "": 1},  # "": not routed yet
+        "quarantined": {"new": 1, "total": 3},  # since the previous digest / waiting for an admin
+    },
+    "monthly_report": {
+        "month": date(2026, 10, 1),
+        "company_name": "ТОО «Севказэнергосбыт»",
+        "totals": {
+            "received": 30,
+            "answered": 26,
+            "on_time": 24,
+            "late": 3,
+            "pending": 1,
+            "on_time_rate": 89,  # percent, None when no case has a known outcome
+            "median_hours": 26.5,  # None when nothing was answered
+            "median_working_days": 1,
+        },
+        "status_widths": {"on_time": 86, "late": 11, "pending": 3},  # percent of the bar
+        "by_category": [
+            {"label": "оплата", "count": 12, "share": 40, "width": 100},
+            {"label": "", "count": 18, "share": 60, "width": 67},  # "": no category
+        ],
+        "by_organization": [{"label": "ТОО «Севказэнергосбыт»", "count": 30, "share": 100, "width": 100}],
+        "top_questions": [
+            {"rank": 1, "count": 7, "share": 23, "width": 100,
+             "question": "В квитанции за октябрь неверные показания счётчика.",
+             "answer": "Показания исправлены, перерасчёт будет в ноябрьской квитанции.",
+             "case_numbers": ["SKES-2026-000123", "SKES-2026-000124"]},
+            {"rank": 2, "count": 3, "share": 10, "width": 43, "question": "Нет света третий день.",
+             "answer": "", "case_numbers": ["SKES-2026-000125"]},  # "": no answer found
+        ],
+        "late_cases": [
+            {"number": "SKES-2026-000126", "subject": "Перерасчёт", "assignee": "", "due_at": _DUE,
+             "answered_at": None, "late_by": 2},
+        ],
+        "late_total": 3,
+        "faq_title": "Черновик раздела «Вопросы и ответы» за октябрь 2026 г.",
     },
     "command_reply": {
         "case_number": "SKES-2026-000123",
