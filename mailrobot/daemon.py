@@ -15,10 +15,12 @@ from mailrobot.config import ConfigError, Settings, load_settings
 from mailrobot.db import Database
 from mailrobot.imap import MailboxGone, MailboxSource
 from mailrobot.intake import Fetched, Intake, Outcome
+from mailrobot.jobs import Jobs
 from mailrobot.logs import setup_logging
 from mailrobot.metrics import Metrics
 from mailrobot.outbox import OutboxSender
 from mailrobot.render import Renderer
+from mailrobot.scheduler import JobScheduler
 from mailrobot.systemd import Notifier
 from mailrobot.workdays import WorkCalendar, check_timezone
 
@@ -143,11 +145,14 @@ class Robot:
                 log.error("%s (metrics.port); running without metrics", exc.strerror)
         sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
         sender.start()
+        scheduler = self._start_jobs()
         try:
             self._intake_loop()
         finally:
             self.notifier.stopping()
             self.stop.set()
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)  # a job in hand finishes its transaction on its own thread
             self.sender.stopping.set()
             self.outbox_wakeup.set()
             stop_at = self._stop_at or time.monotonic()
@@ -269,6 +274,17 @@ class Robot:
         log.info("config reloaded from %s", self.config_path)
         self.notifier.ready("config reloaded")
         return settings.imap != old.imap
+
+    def _start_jobs(self) -> JobScheduler | None:
+        """The scheduled jobs (deadlines, digest, monthly report), on the scheduler's threads; the leader
+        alone runs them, and job_runs keeps each period to one run whatever happens."""
+        if not self.settings.jobs.enabled:
+            log.info("scheduled jobs are off ([jobs] enabled = false)")
+            return None
+        jobs = Jobs(self.db, self.settings, self.calendar, self.renderer)
+        scheduler = JobScheduler(jobs, on_mail=self.outbox_wakeup.set)
+        scheduler.start()
+        return scheduler
 
     def _send_loop(self) -> None:
         current = self.sender
