@@ -177,6 +177,9 @@ def case_summary(case: Case) -> dict[str, Any]:
         "category": case.category,
         "received_at": _iso(case.received_at),
         "due_at": _iso(case.due_at),
+        "extended_at": _iso(case.extended_at),
+        "extension_reason": case.extension_reason,
+        "overdue_at": _iso(case.overdue_at),
         "answered_at": _iso(case.answered_at),
         "closed_at": _iso(case.closed_at),
     }
@@ -235,6 +238,8 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
         "language",
         "received_at",
         "due_at",
+        "extended_at",
+        "overdue_at",
     ):
         click.echo(f"{key + ':':<16}{data[key] or ''}")
     click.echo("\n" + data["body"].strip()[:2000] + "\n\ntimeline:")
@@ -323,6 +328,9 @@ def calendar_cmd(config_path: str, year: int) -> None:
     for day, name, origin in calendar.days_off(year):
         click.echo(f"{day.isoformat()}  {day.strftime('%a')}  {origin:<18} {name}")
 
+
+# The commands of the scheduled work (jobs, cases extend, report) live in cli_jobs; importing registers them.
+from mailrobot import cli_jobs  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())
