@@ -1,0 +1,157 @@
+"""Retention: raw mail and attachments past the period are purged; cases, timelines and hashes stay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from mailrobot.cli import main
+from mailrobot.config import Settings
+from mailrobot.db import Database
+from mailrobot.intake import Fetched, Intake
+from mailrobot.models import Attachment, Case, Event, Message, Outbox
+from mailrobot.render import Renderer
+from mailrobot.retention import purge_raw
+from mailrobot.workdays import WorkCalendar
+from tests.factories import make_settings, settings_dict
+
+OLD = datetime(2022, 11, 10, 6, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
+BOX = "feedback@127.0.0.1:143/INBOX"
+
+
+def mail_with_attachment(n: int, filename: str = "квитанция.pdf") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Потребитель {n} <consumer{n}@mail.kz>"
+    msg["To"] = "feedback@example.kz"
+    msg["Subject"] = f"Счёт за электроэнергию {n}"
+    msg["Message-ID"] = f"<retention-{n}@mail.kz>"
+    msg.set_content(f"Здравствуйте! Прошу проверить счёт по лицевому счёту {n}. Квитанция во вложении.")
+    msg.add_attachment(b"%PDF-1.4 receipt " + str(n).encode() * 50, "application", "pdf", filename=filename)
+    return msg.as_bytes()
+
+
+Register = Callable[[datetime, list[bytes]], None]
+
+
+def make_register(tmp_path: Path, **sections: dict[str, Any]) -> tuple[Settings, Database, Register]:
+    settings = make_settings(tmp_path, **sections)
+    db = Database(settings.database.url)
+    db.upgrade()
+    clock = {"now": NOW}
+    intake = Intake(
+        db, settings, WorkCalendar.from_settings(settings), Renderer(), clock=lambda: clock["now"]
+    )
+    uids = iter(range(1, 10_000))
+
+    def register(at: datetime, mails: list[bytes]) -> None:
+        clock["now"] = at
+        outcomes = intake.process(BOX, 7, [Fetched(next(uids), raw) for raw in mails])
+        assert {o.status for o in outcomes} == {"case"}, outcomes
+
+    return settings, db, register
+
+
+def count(db: Database, model: type, *where: Any) -> int:
+    with db.sessions() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+@pytest.fixture
+def robot(tmp_path: Path) -> tuple[Settings, Database]:
+    """Two cases from 2022 whose notices went out, one of 2022 still waiting to leave, one case of 2026."""
+    settings, db, register = make_register(tmp_path)
+    register(OLD, [mail_with_attachment(1), mail_with_attachment(2)])
+    with db.transaction() as s:
+        s.execute(update(Outbox).values(state="sent", sent_at=OLD))
+    register(OLD, [mail_with_attachment(3)])
+    register(NOW, [mail_with_attachment(4)])
+    return settings, db
+
+
+def test_purge_nulls_old_raw_mail_and_attachments_and_keeps_the_cases(
+    robot: tuple[Settings, Database],
+) -> None:
+    settings, db = robot
+    before = {"cases": count(db, Case), "events": count(db, Event), "messages": count(db, Message)}
+    with db.sessions() as s:
+        hashes = dict(s.execute(select(Message.id, Message.sha256)).all())
+
+    dry = purge_raw(db, settings, NOW, dry_run=True)
+    assert (dry.messages, dry.attachments, dry.outbox) == (3, 3, 2)
+    assert dry.message_bytes > 0 and dry.outbox_bytes > 0 and dry.attachment_bytes > 0
+    assert "would purge raw mail of 3 message(s)" in dry.summary()
+    assert count(db, Message, Message.raw.is_(None)) == 0  # a dry run changes nothing
+
+    done = purge_raw(db, settings, NOW)
+    assert (done.messages, done.attachments, done.outbox) == (3, 3, 2)
+    assert done.message_bytes == dry.message_bytes and not done.dry_run
+    assert done.raw_before == datetime(2023, 3, 21, 6, 0, tzinfo=UTC)  # 1095 days
+
+    with db.sessions() as s:
+        rows = {m.subject: m for m in s.scalars(select(Message))}
+        assert rows["Счёт за электроэнергию 4"].raw is not None  # this year's mail stays
+        assert all(rows[f"Счёт за электроэнергию {n}"].raw is None for n in (1, 2, 3))
+        kept = s.scalars(select(Attachment.data).join(Message, Attachment.message_row_id == Message.id)).all()
+        assert sum(data is not None for data in kept) == 1
+        # The unsent 2022 notice is not purged (it would go out empty), nor is this year's.
+        assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.raw.is_not(None))) == 2
+        assert dict(s.execute(select(Message.id, Message.sha256)).all()) == hashes
+    assert before == {"cases": count(db, Case), "events": count(db, Event), "messages": count(db, Message)}
+
+    again = purge_raw(db, settings, NOW)
+    assert (again.messages, again.attachments, again.outbox) == (0, 0, 0)
+
+
+def test_attachments_may_go_sooner_than_raw_mail(tmp_path: Path) -> None:
+    settings, db, register = make_register(tmp_path, retention={"raw_days": 3650, "attachments_days": 30})
+    register(datetime(2026, 1, 5, 6, 0, tzinfo=UTC), [mail_with_attachment(1)])
+    register(NOW, [mail_with_attachment(2)])
+    done = purge_raw(db, settings, NOW)
+    assert (done.messages, done.outbox, done.attachments) == (0, 0, 1)
+    assert count(db, Attachment, Attachment.data.is_(None)) == 1
+    assert count(db, Message, Message.raw.is_(None)) == 0
+
+
+def test_zero_days_keeps_everything(tmp_path: Path) -> None:
+    settings, db, register = make_register(tmp_path, retention={"raw_days": 0})
+    register(OLD, [mail_with_attachment(1)])
+    done = purge_raw(db, settings, NOW)
+    assert (done.raw_before, done.attachments_before) == (None, None)
+    assert "keeps raw mail and attachments forever" in done.summary()
+    assert count(db, Message, Message.raw.is_(None)) == 0
+
+
+def test_purge_in_chunks(robot: tuple[Settings, Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailrobot import retention
+
+    monkeypatch.setattr(retention, "CHUNK", 2)  # 3 old messages: two transactions
+    settings, db = robot
+    assert purge_raw(db, settings, NOW).messages == 3
+    assert count(db, Message, Message.raw.is_(None)) == 3
+
+
+def test_cli_retention_purge(tmp_path: Path, robot: tuple[Settings, Database]) -> None:
+    config = tmp_path / "config.toml"
+    # Purging "now" with a period that reaches back past the 2022 mail and not to this year's.
+    days = (datetime.now(UTC) - datetime(2024, 1, 1, tzinfo=UTC)).days
+    config.write_text(tomli_w.dumps(settings_dict(tmp_path, retention={"raw_days": days})), "utf-8")
+    runner = CliRunner()
+
+    dry = runner.invoke(main, ["retention", "purge", "--dry-run", "--config", str(config)])
+    assert dry.exit_code == 0, dry.output
+    assert "would purge raw mail of 3 message(s)" in dry.output
+
+    done = runner.invoke(main, ["retention", "purge", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    assert "purged raw mail of 3 message(s)" in done.output and "3 attachment(s)" in done.output
+    _settings, db = robot
+    assert count(db, Message, Message.raw.is_(None)) == 3
