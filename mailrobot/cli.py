@@ -247,6 +247,47 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
         click.echo(f"  {e['at'][:19].replace('T', ' ')}  {e['kind']:<18} {e['actor']:<28} {e['detail']}")
 
 
+@cases.command("export")
+@config_option
+@click.argument("number")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="A new or empty directory."
+)
+def cases_export(config_path: str, number: str, out_dir: str) -> None:
+    """Write case NUMBER, its timeline and its mail (.eml) and attachments to a directory."""
+    from mailrobot.export import ExportError, export_case
+
+    try:
+        done = export_case(_database(config_path), number, Path(out_dir))
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    purged = f", {done.purged} purged by retention" if done.purged else ""
+    click.echo(
+        f"case {number}: {done.messages} message(s), {done.outbox} mail(s) sent, "
+        f"{done.attachments} attachment(s){purged} -> {done.directory}"
+    )
+
+
+@main.group()
+def retention() -> None:
+    """Personal data: raw mail and attachments past their retention period."""
+
+
+@retention.command("purge")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+def retention_purge(config_path: str, dry_run: bool) -> None:
+    """Purge raw mail and attachments older than [retention] allows (cases and timelines stay)."""
+    from mailrobot.models import utcnow
+    from mailrobot.retention import purge_raw
+
+    settings = _settings(config_path)
+    setup_logging(settings.logging.level, settings.logging.json_format)
+    db = Database(settings.database.url)
+    db.upgrade()
+    click.echo(purge_raw(db, settings, utcnow(), dry_run=dry_run).summary())
+
+
 @main.group()
 def messages() -> None:
     """Messages the robot has seen."""

@@ -349,6 +349,20 @@ class JobsSettings(_Section):
     )
 
 
+class RetentionSettings(_Section):
+    """How long raw mail and attachments (personal data) are kept; cases and timelines are kept regardless.
+
+    0 days keeps them forever.  attachments_days defaults to raw_days.
+    """
+
+    raw_days: int = Field(default=1095, ge=0)
+    attachments_days: int | None = Field(default=None, ge=0)
+    # When the purge job runs (crontab, robot.timezone), "" for never: `mailrobot retention purge` then.
+    schedule: str = "30 3 * * *"
+
+    _check = field_validator("schedule")(classmethod(lambda cls, v: _crontab(v)))
+
+
 class Settings(_Section):
     imap: ImapSettings
     smtp: SmtpSettings
@@ -365,6 +379,7 @@ class Settings(_Section):
     routes: list[RouteSettings] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()
     jobs: JobsSettings = JobsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:

@@ -182,7 +182,7 @@ class Outbox(Base):
     kind: Mapped[str] = mapped_column(String(40))  # notice | answer | forward | reminder | ...
     recipient: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    raw: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: sent, then purged (retention)
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
