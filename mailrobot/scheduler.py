@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from mailrobot.jobs import JOB_NAMES, Jobs
 from mailrobot.models import utcnow
+from mailrobot.retention import purge_raw
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,17 @@ class JobScheduler:
             self.scheduler.add_job(
                 self.run_job, trigger, args=[name], id=name, name=name, replace_existing=True
             )
+        retention = self.jobs.settings.retention.schedule
+        if retention:
+            # Purging is idempotent (it only nulls what is past its period), so it needs no job_runs claim
+            # and no catch-up: a missed night is done by the next one.
+            self.scheduler.add_job(
+                self.purge_raw,
+                CronTrigger.from_crontab(retention, timezone=self.jobs.calendar.zone),
+                id="retention_purge",
+                name="retention_purge",
+                replace_existing=True,
+            )
         if self.jobs.settings.jobs.catch_up:
             due = self.catch_up_jobs(self.clock())
             if due:
@@ -104,6 +116,13 @@ class JobScheduler:
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
             log.info("job %s scheduled, next run %s", job.id, getattr(job, "next_run_time", None))
+
+    def purge_raw(self) -> None:
+        """The retention job (mailrobot.retention): errors are logged, never raised into the scheduler."""
+        try:
+            purge_raw(self.jobs.db, self.jobs.settings, self.clock())
+        except Exception:
+            log.exception("retention purge failed; it runs again at its next fire time")
 
     def catch_up_jobs(self, now: datetime) -> list[str]:
         """The jobs to run once at start: those whose fire time passed earlier in their period."""

@@ -155,3 +155,35 @@ def test_cli_retention_purge(tmp_path: Path, robot: tuple[Settings, Database]) -
     assert "purged raw mail of 3 message(s)" in done.output and "3 attachment(s)" in done.output
     _settings, db = robot
     assert count(db, Message, Message.raw.is_(None)) == 3
+
+
+def test_the_daemons_scheduler_runs_the_purge(robot: tuple[Settings, Database]) -> None:
+    from mailrobot.jobs import Jobs
+    from mailrobot.scheduler import JobScheduler
+
+    settings, db = robot
+    jobs = Jobs(db, settings, WorkCalendar.from_settings(settings), Renderer.from_settings(settings))
+    scheduler = JobScheduler(jobs, clock=lambda: NOW)
+    scheduler.start()
+    try:
+        job = scheduler.scheduler.get_job("retention_purge")
+        assert job is not None and str(job.trigger.timezone) == "Asia/Almaty"
+        assert str(job.trigger) == "cron[month='*', day='*', day_of_week='*', hour='3', minute='30']"
+        job.func()  # what the scheduler calls at 03:30
+    finally:
+        scheduler.shutdown()
+    assert count(db, Message, Message.raw.is_(None)) == 3
+
+
+def test_an_empty_schedule_leaves_the_purge_to_the_admin(tmp_path: Path) -> None:
+    from mailrobot.jobs import Jobs
+    from mailrobot.scheduler import JobScheduler
+
+    settings, db, _register = make_register(tmp_path, retention={"schedule": ""}, jobs={"catch_up": False})
+    jobs = Jobs(db, settings, WorkCalendar.from_settings(settings), Renderer.from_settings(settings))
+    scheduler = JobScheduler(jobs)
+    scheduler.start()
+    try:
+        assert scheduler.scheduler.get_job("retention_purge") is None
+    finally:
+        scheduler.shutdown()
