@@ -18,6 +18,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -206,7 +207,7 @@ class PostgresServer:
         self.cluster: PostgresCluster | None = None
         self._admin: URL | None = _normalise(os.environ[URL_ENV]) if os.environ.get(URL_ENV) else None
         self._conn: psycopg.Connection | None = None
-        self._made: list[str] = []  # every database this run created
+        self._made: set[str] = set()  # every database this run created, by its current name
         self._free: list[str] = []  # empty ones, ready for the next test
 
     @property
@@ -231,43 +232,61 @@ class PostgresServer:
             )
         self._conn.execute(sql)  # type: ignore[arg-type]  # our own identifiers, never user input
 
+    def _new_name(self) -> str:
+        return f"mailrobot_test_{os.getpid()}_{next(self._names)}"
+
     def create_database(self) -> str:
         """An empty database (a new one, or one a finished test left, emptied); returns its URL."""
         if self._free:
             name = self._free.pop()
         else:
-            name = f"mailrobot_test_{os.getpid()}_{next(self._names)}"
+            name = self._new_name()
             self._execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING UTF8')
-            self._made.append(name)
+            self._made.add(name)
         return self.admin_url.set(database=name).render_as_string(hide_password=False)
 
     def release_database(self, url: str) -> None:
-        """Empty the database and keep it for the next test.
+        """Empty the database and keep it, under a new name, for the next test.
 
-        Emptying the schema takes under 10 ms where CREATE DATABASE takes 100-300 ms (it copies a template and
-        checkpoints), and half the suite's tests make a database.
+        Emptying the schema takes under 10 ms where CREATE DATABASE takes 100-300 ms (it copies a template
+        and checkpoints), and half the suite's tests make a database.  The new name matters: a daemon or
+        thread that a test left behind reconnects by name, and must find nothing, not the next test's data.
         """
-        name = make_url(url).database
-        assert name is not None
-        # An engine the test did not dispose of, or a daemon it killed or left running, may still be
-        # connected, holding locks (advisory ones too): end those sessions first.
-        self._execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )
+        old = make_url(url).database
+        assert old is not None
+        new = self._new_name()
+        # No new sessions, then end the ones left (an engine not disposed of, a daemon killed or left
+        # running; they may hold locks, advisory ones too), then rename: that needs no sessions at all.
+        self._execute(f'ALTER DATABASE "{old}" ALLOW_CONNECTIONS false')
+        deadline = time.monotonic() + 10
+        while True:
+            self._execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{old}' AND pid <> pg_backend_pid()"
+            )
+            try:
+                self._execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)  # the terminated sessions are still exiting
+        self._made.discard(old)
+        self._made.add(new)
+        self._execute(f'ALTER DATABASE "{new}" ALLOW_CONNECTIONS true')
         admin = self.admin_url
         with psycopg.connect(
             host=admin.host,
             port=admin.port,
             user=admin.username,
             password=admin.password,
-            dbname=name,
+            dbname=new,
             autocommit=True,
             connect_timeout=10,
         ) as conn:
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
-        self._free.append(name)
+        self._free.append(new)
 
     def stop(self) -> None:
         if self.cluster is None:
