@@ -126,6 +126,11 @@ def main() -> None:
     parser.add_argument(
         "--idle", type=int, default=0, help="also measure APPEND->notice latency over N mails"
     )
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to use, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/bench "
+        "(default: SQLite in a temp dir)",
+    )
     args = parser.parse_args()
     with Dovecot() as dovecot, CountingSink() as sink, tempfile.TemporaryDirectory() as tmp:
         user = ("bench", dovecot.add_user("bench"))
@@ -135,7 +140,7 @@ def main() -> None:
                 dovecot,
                 user,
                 sink,
-                f"sqlite:///{tmp}/bench.db",
+                args.database_url or f"sqlite:///{tmp}/bench.db",
                 logging={"level": "WARNING"},
                 robot={"notices_per_sender_per_day": 1000},
             ),
