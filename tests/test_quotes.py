@@ -164,3 +164,27 @@ def test_header_block_reads_the_fields_of_each_client() -> None:
     assert block is not None and block.end == 4
     assert block.get("from") == "Айгуль <aigul@mail.ru>" and block.get("subject") == "Счёт"
     assert header_block(["От: Айгуль", "Здравствуйте"], 0) is None  # one field is not a block
+
+
+OUTLOOK_HTML = """<html><body><div>Добрый день!<br><br>Перерасчёт выполнен.</div><div><br></div>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">
+<p class="MsoNormal"><b>От:</b> Контакт-центр &lt;feedback+SKES-2026-000001.abc@skes.kz&gt;<br>
+<b>Отправлено:</b> 20 ноября 2026 г. 10:05<br><b>Кому:</b> Иванова Анна &lt;op1@skes.kz&gt;<br>
+<b>Тема:</b> [SKES-2026-000001] Новое обращение: Счёт</p></div>
+<p>Новое обращение № SKES-2026-000001.</p><p>----- Текст обращения -----</p></body></html>"""
+GMAIL_HTML = """<div dir="ltr">Добрый день!<br><br>Перерасчёт выполнен.</div><br><div class="gmail_quote">
+<div dir="ltr" class="gmail_attr">пт, 20 нояб. 2026 г. в 10:05, Контакт-центр &lt;<a href="mailto:f@skes.kz">
+f@skes.kz</a>&gt;:<br></div><blockquote class="gmail_quote">Новое обращение № SKES-2026-000001.<br>Текст
+</blockquote></div>"""
+
+
+@pytest.mark.parametrize("html", [OUTLOOK_HTML, GMAIL_HTML], ids=["outlook", "gmail"])
+def test_html_only_replies_after_the_parser_turned_them_into_text(html: str) -> None:
+    from email.message import EmailMessage
+
+    from mailrobot.parse import parse_message
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "op1@skes.kz", "feedback@skes.kz", "RE: [SKES-2026-000001]"
+    msg.set_content(html, subtype="html")
+    assert strip_reply(parse_message(msg.as_bytes()).text) == "Добрый день!\n\nПерерасчёт выполнен."
