@@ -10,11 +10,31 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailrobot.casestate import CaseCommands
+from mailrobot.casework import CaseWork
 from mailrobot.compose import Envelope, compose
 from mailrobot.config import Settings
 from mailrobot.decide import Effect, QueueNotice, RecordMessage, RegisterCase, SkipNotice
+from mailrobot.effects import (
+    AddEvent,
+    AskSpecialists,
+    Assign,
+    CloseCase,
+    CommandReply,
+    ExtendDeadline,
+    OnCase,
+    RelayAnswer,
+    RelaySpecialistAnswer,
+    ReopenCase,
+    ReportRefusal,
+    RequestExtension,
+    RouteCase,
+    SetCategory,
+    TellStaff,
+)
 from mailrobot.models import Attachment, Case, Event, Message, Outbox
 from mailrobot.numbering import next_case_number
+from mailrobot.parse import Attachment as ParsedAttachment
 from mailrobot.parse import Parsed
 from mailrobot.render import Renderer
 from mailrobot.tokens import make_message_id
@@ -38,12 +58,15 @@ class Applier:
         self.calendar = calendar
         self.renderer = renderer
         self.tz = ZoneInfo(settings.robot.timezone)
+        self.work = CaseWork(self)
+        self.commands = CaseCommands(self.work)
 
     def apply(
         self, session: Session, row: Message, parsed: Parsed, effects: list[Effect], now: datetime
     ) -> Applied:
         result = Applied(status=row.status, reason=row.reason)
         case: Case | None = None
+        files: tuple[ParsedAttachment, ...] = parsed.attachments  # what a forward of the case carries
         for effect in effects:
             match effect:
                 case RecordMessage(status=status, reason=reason):
@@ -52,14 +75,67 @@ class Applier:
                 case RegisterCase():
                     case = self.register_case(session, effect, row, parsed, now)
                     result.case_number = case.number
+                    files = parsed.attachments if effect.attachments is None else effect.attachments
                 case QueueNotice():
                     assert case is not None, "QueueNotice needs a case registered before it"
-                    self.queue_notice(session, case, parsed, now)
+                    self.queue_notice(session, case, parsed, now, effect)
                 case SkipNotice(reason=reason):
                     assert case is not None
                     session.add(Event(case=case, at=now, kind="notice_skipped", detail=reason))
                     log.warning("case %s: no notice sent: %s", case.number, reason)
+                case OnCase(case_id=case_id):
+                    case = session.get(Case, case_id)
+                    assert case is not None, f"OnCase: no case #{case_id}"
+                    row.case, result.case_number = case, case.number
+                    self.store_attachments(session, row, parsed)
+                case ReportRefusal():
+                    self.commands.report_refusal(session, row, case, effect, parsed, now)
+                case _:
+                    assert case is not None, f"{type(effect).__name__} needs a case"
+                    self.apply_to_case(session, row, case, parsed, effect, files, now)
         return result
+
+    def apply_to_case(
+        self,
+        session: Session,
+        row: Message,
+        case: Case,
+        parsed: Parsed,
+        effect: Effect,
+        files: tuple[ParsedAttachment, ...],
+        now: datetime,
+    ) -> None:
+        """The effects on a case that routing, answers and staff commands bring (casework, casestate)."""
+        work, commands, parent = self.work, self.commands, parsed.message_id
+        match effect:
+            case AddEvent(kind=kind, detail=detail, actor=actor):
+                session.add(Event(case=case, at=now, kind=kind, actor=actor, detail=detail, message=row))
+            case RouteCase():
+                work.route(session, case, effect, files, now)
+            case RelayAnswer():
+                work.relay_answer(session, row, case, effect, parsed, now)
+            case RelaySpecialistAnswer():
+                work.relay_specialist_answer(session, row, case, effect, parsed, now)
+            case TellStaff():
+                work.tell_staff(session, case, effect, parsed, now)
+            case AskSpecialists():
+                work.ask(session, case, effect, now)
+            case Assign():
+                commands.assign(session, case, effect, now)
+            case SetCategory():
+                commands.set_category(session, case, effect, now)
+            case CloseCase():
+                commands.close(session, case, effect, now)
+            case ReopenCase():
+                commands.reopen(session, case, effect, now)
+            case RequestExtension():
+                commands.request_extension(session, case, effect, now)
+            case ExtendDeadline():
+                commands.extend(session, case, effect, now)
+            case CommandReply():
+                commands.command_reply(session, case, effect, parent, now)
+            case _:
+                raise AssertionError(f"no way to apply {effect!r}")
 
     def register_case(
         self, session: Session, effect: RegisterCase, row: Message, parsed: Parsed, now: datetime
@@ -77,25 +153,42 @@ class Applier:
             state="new",
             received_at=now,
             due_at=self.calendar.due_at(now, robot.answer_days),
+            forwarded_by=effect.forwarded_by,
+            parent_case_id=effect.parent_case_id,
         )
         session.add(case)
         row.case = case
-        self.store_attachments(session, row, parsed)
-        session.add(
-            Event(
-                case=case,
-                at=now,
-                kind="registered",
-                actor=effect.requester,
-                message=row,
-                detail=f"channel {effect.channel}, language {effect.language}",
+        self.store_attachments(session, row, parsed, effect.attachments)
+        detail = f"channel {effect.channel}, language {effect.language}"
+        if effect.forwarded_by:
+            detail += f", forwarded in by {effect.forwarded_by}"
+        parent = session.get(Case, effect.parent_case_id) if effect.parent_case_id else None
+        if parent is not None:
+            detail += f", follow-up of {parent.number}"
+            session.add(
+                Event(
+                    case=parent,
+                    at=now,
+                    kind="followup_new_case",
+                    actor=effect.requester,
+                    message=row,
+                    detail=f"follow-up after closing: registered as {case.number}",
+                )
             )
+        session.add(
+            Event(case=case, at=now, kind="registered", actor=effect.requester, message=row, detail=detail)
         )
         log.info("case %s registered: message <%s> from %s", case.number, parsed.message_id, effect.requester)
         return case
 
-    def store_attachments(self, session: Session, row: Message, parsed: Parsed) -> None:
-        for part in parsed.attachments:
+    def store_attachments(
+        self,
+        session: Session,
+        row: Message,
+        parsed: Parsed,
+        parts: tuple[ParsedAttachment, ...] | None = None,
+    ) -> None:
+        for part in parsed.attachments if parts is None else parts:
             session.add(
                 Attachment(
                     message=row,
@@ -106,7 +199,10 @@ class Applier:
                 )
             )
 
-    def queue_notice(self, session: Session, case: Case, parsed: Parsed, now: datetime) -> Outbox:
+    def queue_notice(
+        self, session: Session, case: Case, parsed: Parsed, now: datetime, notice: QueueNotice | None = None
+    ) -> Outbox:
+        notice = notice or QueueNotice()
         context = {
             "case_number": case.number,
             "received_at": case.received_at,
@@ -125,16 +221,24 @@ class Applier:
             message_id=make_message_id(
                 self.settings.robot.secret or "", self.settings.mail_domain, case.number, "notice"
             ),
-            in_reply_to=parsed.message_id,
-            references=parsed.references,
+            in_reply_to=parsed.message_id if notice.thread_on_message else notice.in_reply_to,
+            references=parsed.references if notice.thread_on_message else (),
             case_number=case.number,
         )
         return self.queue_mail(session, case, "notice", envelope, compose(rendered, envelope, now), now)
 
     def queue_mail(
-        self, session: Session, case: Case | None, kind: str, envelope: Envelope, raw: bytes, now: datetime
+        self,
+        session: Session,
+        case: Case | None,
+        kind: str,
+        envelope: Envelope,
+        raw: bytes,
+        now: datetime,
+        note: str = "",
     ) -> Outbox:
-        """Put a composed mail in the outbox, with an event on the case's timeline."""
+        """Put a composed mail in the outbox, with an event on the case's timeline (and `note` in its
+        detail, after the recipient and Message-ID line: the text of an answer, for the reports)."""
         mail = Outbox(
             case=case,
             kind=kind,
@@ -153,7 +257,8 @@ class Applier:
                     at=now,
                     kind=f"{kind}_queued",
                     outbox=mail,
-                    detail=f"to {envelope.to_address} {envelope.message_id}",
+                    detail=f"to {envelope.to_address} {envelope.message_id}"
+                    + (f"\n\n{note}" if note else ""),
                 )
             )
         return mail

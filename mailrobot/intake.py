@@ -22,10 +22,12 @@ from mailrobot.apply import DAY, Applied, Applier, notices_sent_since
 from mailrobot.classify import Facts, classify
 from mailrobot.config import Settings
 from mailrobot.db import Database
-from mailrobot.decide import Policy, QueueNotice, decide
+from mailrobot.decide import Policy, QueueNotice, RegisterCase, decide
+from mailrobot.lookup import Lookup
 from mailrobot.models import MailboxState, Message, utcnow
 from mailrobot.parse import Parsed, Unparseable, parse_message
 from mailrobot.render import Renderer
+from mailrobot.routing import Routing
 from mailrobot.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,9 @@ class Intake:
         self.policy = Policy(
             default_language=settings.robot.default_language,
             notices_per_sender_per_day=settings.robot.notices_per_sender_per_day,
+            routing=Routing.from_settings(settings),
         )
+        self.lookup = Lookup(settings, calendar)
         self.own_addresses = frozenset({settings.smtp.from_address, settings.imap.username.lower()})
 
     def process(self, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]) -> list[Outcome]:
@@ -243,11 +247,14 @@ class Intake:
             parsed.from_addr[:320],
             parsed.subject[:500],
         )
-        facts = Facts(self.own_addresses, notices_today.get(parsed.from_addr, 0))
+        base = Facts(self.own_addresses, notices_today.get(parsed.from_addr, 0))
+        facts = self.lookup.facts(session, parsed, base, now)
         effects = decide(classify(parsed, facts), parsed, facts, self.policy)
         applied = self.applier.apply(session, row, parsed, effects, now)
         if any(isinstance(e, QueueNotice) for e in effects):
-            notices_today[parsed.from_addr] = notices_today.get(parsed.from_addr, 0) + 1
+            # The notice goes to the requester: for a forward or a web form, not the sender.
+            to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
+            notices_today[to] = notices_today.get(to, 0) + 1
         if applied.status == "ignored":
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied

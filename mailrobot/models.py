@@ -138,6 +138,7 @@ class Case(Base):
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", foreign_keys=[Message.case_id])
     events: Mapped[list[Event]] = relationship(back_populates="case", order_by="Event.id")
+    participants: Mapped[list[Participant]] = relationship(back_populates="case", order_by="Participant.id")
 
     __table_args__ = (
         Index("ix_cases_state_due", "state", "due_at"),
@@ -149,7 +150,6 @@ class Case(Base):
             postgresql_where=text(OPEN_STATES_SQL),
         ),
     )
-
 
 
 class Event(Base):
@@ -245,6 +245,9 @@ class Participant(Base):
     # For a specialist: the operator who asked, who gets the answer back (regulation 4.3.8).
     asked_by: Mapped[str | None] = mapped_column(String(320))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # A relationship, so that the participants of a case registered in this batch need no flush first.
+    case: Mapped[Case] = relationship(back_populates="participants")
 
     __table_args__ = (UniqueConstraint("case_id", "address", name="uq_participants_case_address"),)
 

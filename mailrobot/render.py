@@ -274,6 +274,16 @@ def _sample_cases() -> list[dict[str, Any]]:
     ]
 
 
+_STAFF_CASE: dict[str, Any] = {
+    "case_number": "SKES-2026-000123",
+    "requester": "consumer@example.kz",
+    "requester_name": "Айгүл Серікқызы",
+    "subject": "Перерасчёт за электроэнергию",
+    "body": "Прошу сделать перерасчёт за март.\nЛицевой счёт 123456.",
+    "due_at": _DUE,
+    "commands_help": "Ответьте на это письмо, чтобы ответить потребителю.",
+}
+
 _SAMPLES: dict[str, dict[str, Any]] = {
     "notice": {
         "case_number": "SKES-2026-000123",
@@ -368,6 +378,35 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "command": "продлить",
         "ok": True,
         "detail": "Новый срок ответа: 14.04.2026.",
+    },
+    # Mail to staff about a case (routing, casework.py): the case's fields plus each mail's own.
+    "ask": {
+        **_STAFF_CASE,
+        "question": "Был ли плановый ремонт сетей на ул. Абая 12 ноября?",
+        "asked_by": "operator@skes.example.kz",
+        "organization": "АО «СКРЭК»",
+    },
+    "specialist_answer": {
+        **_STAFF_CASE,
+        "specialist": "engineer@grid.example.kz",
+        "organization": "АО «СКРЭК»",
+        "answer_text": "Да, 12.11 с 10:00 до 16:00 по графику ремонта.",
+    },
+    "followup": {**_STAFF_CASE, "followup_text": "Прилагаю фото квитанции."},
+    "extension_request": {
+        **_STAFF_CASE,
+        "operator": "operator@skes.example.kz",
+        "reason": "требуется информация от АО «СКРЭК»",
+        "new_due_at": datetime(2026, 4, 14, 13, 0, tzinfo=UTC),
+        "extended_days": 14,
+    },
+    "refused": {
+        "case_number": "SKES-2026-000123",  # "" when the mail named no case
+        "sender": "someone@example.com",
+        "subject": "Re: [SKES-2026-000123] Новое обращение",
+        "reason": "signed-reply: token for SKES-2026-000123 used by someone@example.com, not a participant",
+        "message_id": "abc@example.com",
+        "excerpt": "#close",
     },
 }
 

@@ -1,0 +1,60 @@
+"""What classification and decisions know about an existing case: an immutable snapshot of its row,
+participants and pending extension request, read by lookup.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    address: str
+    role: str  # operator | specialist | head
+    organization: str | None = None
+    asked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingExtension:
+    """An operator's `#extend` that the head has neither granted nor denied yet."""
+
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: int
+    number: str
+    requester: str
+    requester_name: str = ""
+    subject: str = ""
+    language: str = "ru"
+    state: str = "new"
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    extended_at: datetime | None = None
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    assignee: str | None = None
+    group: str | None = None
+    organization: str | None = None
+    participants: tuple[ParticipantView, ...] = ()
+    pending_extension: PendingExtension | None = None
+    extended_due_at: datetime | None = None  # what the deadline becomes if the head extends it
+    extension_refused: str | None = None  # why it cannot be extended (deadlines.extension_refusal)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state == "closed"
+
+    def participant(self, address: str) -> ParticipantView | None:
+        address = address.lower()
+        return next((p for p in self.participants if p.address == address), None)
+
+    def operators(self) -> tuple[str, ...]:
+        return tuple(p.address for p in self.participants if p.role == "operator")
+
+    def heads(self) -> tuple[str, ...]:
+        return tuple(p.address for p in self.participants if p.role == "head")
