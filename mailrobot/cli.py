@@ -116,6 +116,9 @@ def run(config_path: str, once: bool) -> None:
         with _leader_errors():
             summary = robot.run_once()
         counts = ", ".join(f"{s} {summary.count(s)}" for s in ("case", "ignored", "quarantined", "duplicate"))
+        # Mail about existing cases (routing): shown when there was some.
+        about = [f"{k} {summary.count(k)}" for k in ("followup", "reply", "refused") if summary.count(k)]
+        counts = ", ".join([counts, *about])
         click.echo(
             f"processed {len(summary.outcomes)} messages ({counts}); sent {summary.sent} mails"
             + (f", {summary.send_failures} send failures (will retry)" if summary.send_failures else "")
@@ -223,6 +226,11 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
             raise click.ClickException(f"no case {number}")
         data = case_summary(case)
         data["body"] = case.body
+        data["forwarded_by"] = case.forwarded_by
+        data["participants"] = [
+            {"address": p.address, "role": p.role, "organization": p.organization, "asked_by": p.asked_by}
+            for p in case.participants
+        ]
         data["timeline"] = [
             {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in case.events
         ]
@@ -240,8 +248,14 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
         "due_at",
         "extended_at",
         "overdue_at",
+        "assignee",
+        "category",
+        "forwarded_by",
     ):
         click.echo(f"{key + ':':<16}{data[key] or ''}")
+    for p in data["participants"]:
+        asked = f", asked by {p['asked_by']}" if p["asked_by"] else ""
+        click.echo(f"{'participant:':<16}{p['address']} ({p['role']}{asked})")
     click.echo("\n" + data["body"].strip()[:2000] + "\n\ntimeline:")
     for e in data["timeline"]:
         click.echo(f"  {e['at'][:19].replace('T', ' ')}  {e['kind']:<18} {e['actor']:<28} {e['detail']}")
@@ -296,7 +310,10 @@ def messages() -> None:
 @messages.command("list")
 @config_option
 @click.option("--quarantined", is_flag=True, help="Only quarantined messages.")
-@click.option("--status", help="Only messages with this status (case, ignored, quarantined, duplicate).")
+@click.option(
+    "--status",
+    help="Only messages with this status (case, followup, reply, refused, ignored, quarantined, duplicate).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--limit", default=1000, show_default=True)
 def messages_list(config_path: str, quarantined: bool, status: str | None, as_json: bool, limit: int) -> None:
