@@ -183,7 +183,7 @@ def test_daemon_notices_arrive_through_idle(
             dovecot.append(
                 mailbox.username, consumer_mail(message_id=f"<idle-{i}@mail.ru>", sender=f"c{i}@mail.ru")
             )
-            smtp_sink.wait_for(i + 1, timeout=20)
+            smtp_sink.wait_for(i + 1, timeout=60)
             latencies.append(time.monotonic() - started)
         print(f"APPEND -> notice latencies under IDLE: {[round(x, 3) for x in latencies]} s")
     finally:
