@@ -58,9 +58,7 @@ class Robot:
         if upgrade:
             self.db.upgrade()
         self.calendar = WorkCalendar.from_settings(settings)
-        self.renderer = Renderer(
-            _templates_dir(settings), settings.robot.default_language, settings.robot.timezone
-        )
+        self.renderer = Renderer.from_settings(settings)
         self.intake = Intake(self.db, settings, self.calendar, self.renderer)
         self.sender = OutboxSender(self.db, settings.smtp)
         # Ends the intake loop's wait (IDLE, poll or backoff) early: set by a reload and by every stop.
@@ -342,12 +340,8 @@ def _prepare(path: str | Path, current: Settings) -> tuple[Settings, WorkCalenda
         raise ConfigError("[database] changed: another database needs a restart (systemctl restart)")
     check_timezone(settings.robot.timezone)
     calendar = WorkCalendar.from_settings(settings)
-    renderer = Renderer(_templates_dir(settings), settings.robot.default_language, settings.robot.timezone)
+    renderer = Renderer.from_settings(settings)
     problems = renderer.check_templates()
     if problems:
         raise ConfigError("templates do not render: " + "; ".join(problems))
     return settings, calendar, renderer
-
-
-def _templates_dir(settings: Settings) -> Path | None:
-    return Path(settings.robot.templates_dir) if settings.robot.templates_dir else None

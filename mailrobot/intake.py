@@ -247,8 +247,7 @@ class Intake:
             parsed.from_addr[:320],
             parsed.subject[:500],
         )
-        base = Facts(self.own_addresses, notices_today.get(parsed.from_addr, 0))
-        facts = self.lookup.facts(session, parsed, base, now)
+        facts = self.lookup.facts(session, parsed, Facts(self.own_addresses), now, notices_today)
         effects = decide(classify(parsed, facts), parsed, facts, self.policy)
         applied = self.applier.apply(session, row, parsed, effects, now)
         if any(isinstance(e, QueueNotice) for e in effects):

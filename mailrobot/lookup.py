@@ -38,8 +38,14 @@ class Lookup:
         self.case_pattern = case_number_pattern(settings.robot.case_number_format)
         self.webform_senders = frozenset(a.lower() for a in settings.routing.webform_senders)
 
-    def facts(self, session: Session, parsed: Parsed, base: Facts, now: datetime) -> Facts:
-        """`base` completed with what is known about the case the mail names and the people in it."""
+    def facts(
+        self, session: Session, parsed: Parsed, base: Facts, now: datetime, notices: dict[str, int]
+    ) -> Facts:
+        """`base` completed with what is known about the case the mail names and the people in it.
+
+        `notices` is the batch's count of notices per recipient in the last day; it is read (and filled in
+        for a recipient not seen yet) for whoever this mail's notice would go to.
+        """
         settings = self.settings
         refs = find_reference(
             parsed, settings.robot.secret or "", settings.smtp.from_address, self.case_pattern
@@ -53,13 +59,13 @@ class Lookup:
         if sender in self.webform_senders:
             not_consumers = self.webform_senders | base.own_addresses | {settings.smtp.from_address}
             webform = webform_consumer(parsed, settings.routing.webform_email_field, not_consumers)
-        notices = base.notices_to_sender_today
-        requester = forwarded.sender if forwarded else webform[0] if webform else None
-        if requester:  # the notice goes to the consumer, not to the employee or the form: count theirs
-            notices = notices_sent_since(session, {requester}, now - DAY).get(requester, 0)
+        # The notice goes to the consumer, not to the employee who forwarded or to the web form: count theirs.
+        requester = forwarded.sender if forwarded else webform[0] if webform else sender
+        if requester and requester not in notices:
+            notices[requester] = notices_sent_since(session, {requester}, now - DAY).get(requester, 0)
         return replace(
             base,
-            notices_to_sender_today=notices,
+            notices_to_sender_today=notices.get(requester, 0),
             reference=refs.found,
             forged_token=refs.forged,
             case=case,

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import SmtpSettings
@@ -241,7 +241,8 @@ class OutboxSender:
 
     def backlog(self) -> int:
         with self.db.sessions() as session, session.begin():
-            return len(session.scalars(select(Outbox.id).where(Outbox.state == "pending")).all())
+            pending = select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
+            return session.scalar(pending) or 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
