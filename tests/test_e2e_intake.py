@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ from mailrobot.config import load_settings
 from mailrobot.daemon import Robot
 from mailrobot.imap import MailboxSource
 from tests.conftest import Mailbox, WriteConfig
+from tests.daemons import running_daemon
 from tests.factories import consumer_mail
 from tests.servers import Dovecot, SmtpSink
 
@@ -166,16 +165,8 @@ def test_daemon_notices_arrive_through_idle(
 ) -> None:
     # Polling is set to 5 minutes: a notice within the wait below can only have come through IDLE.
     config = write_config(tmp_path, mailbox, smtp_sink, imap={"poll_interval": 300, "idle_restart": 300})
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-        env=os.environ.copy(),
-    )
-    try:
-        _wait_for_log(tmp_path / "daemon.log", "selected", daemon)
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
+        daemon.wait_for_log("selected")
         time.sleep(0.3)  # let the first IDLE start
         latencies = []
         for i in range(3):
@@ -186,20 +177,5 @@ def test_daemon_notices_arrive_through_idle(
             smtp_sink.wait_for(i + 1, timeout=60)
             latencies.append(time.monotonic() - started)
         print(f"APPEND -> notice latencies under IDLE: {[round(x, 3) for x in latencies]} s")
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        code = daemon.wait(timeout=15)
-        log.close()
-    assert code == 0, (tmp_path / "daemon.log").read_text()
+    assert daemon.exit_code == 0, daemon.log()
     assert len(cases_json(config)) == 3
-
-
-def _wait_for_log(path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in path.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"daemon exited with {process.returncode}:\n{path.read_text()}")
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not logged within {timeout} s:\n{path.read_text()}")

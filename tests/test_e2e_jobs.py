@@ -4,8 +4,6 @@ the CLI as an admin runs it, and the daemon's own scheduler."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from mailrobot.db import Database
 from mailrobot.models import Case
 from mailrobot.workdays import WorkCalendar
 from tests.conftest import Mailbox, WriteConfig
+from tests.daemons import running_daemon
 from tests.factories import consumer_mail
 from tests.servers import Dovecot, ReceivedMail, SmtpSink
 
@@ -221,23 +220,11 @@ def test_daemon_scheduler_flags_overdue_cases(
         assert case is not None
         case.due_at = datetime.fromisoformat(aigul["received_at"])  # due at once: overdue now
     db.dispose()
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-        env=os.environ.copy(),
-    )
-    try:
+    with running_daemon(config, tmp_path / "daemon.log") as daemon:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not cases(config, "--state", "overdue"):
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
+            daemon.assert_alive()
             time.sleep(0.2)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        code = daemon.wait(timeout=15)
-        log.close()
-    assert code == 0, (tmp_path / "daemon.log").read_text()
+    assert daemon.exit_code == 0, daemon.log()
     assert [c["number"] for c in cases(config, "--state", "overdue")] == [aigul["number"]]
     assert "job overdue_scan" in (tmp_path / "daemon.log").read_text()
