@@ -265,15 +265,17 @@ class Applier:
 
 
 def notices_sent_since(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
-    """How many registration notices went (or are queued) to each of `recipients` since `since`."""
+    """How many registration notices went (or are queued) to each of `recipients` since `since`, zeros too."""
+    counts = dict.fromkeys(recipients, 0)
     if not recipients:
-        return {}
+        return counts
     rows = session.execute(
         select(Outbox.recipient, func.count())
         .where(Outbox.recipient.in_(recipients), Outbox.kind == "notice", Outbox.created_at >= since)
         .group_by(Outbox.recipient)
     )
-    return {recipient: count for recipient, count in rows}
+    counts.update({recipient: count for recipient, count in rows})
+    return counts
 
 
 DAY = timedelta(days=1)
