@@ -45,6 +45,7 @@ class Facts:
     notices_to_sender_today: int = 0
     reference: CaseReference | None = None  # the case the mail names (signed, or a subject hint)
     forged_token: str | None = None  # a token that looks like ours and does not verify
+    token_flood: str | None = None  # more of our reply addresses than a reply carries
     case: CaseView | None = None  # the case `reference` names, when it exists
     staff: Staff = field(default_factory=Staff)
     forwarded: Forwarded | None = None  # the original inside a staff member's forward
@@ -96,6 +97,14 @@ class NoSender:
         if not parsed.from_addr or "@" not in parsed.from_addr:
             return Verdict(Kind.NO_SENDER, "no usable sender address (From:)")
         return None
+
+
+class TokenFlood:
+    name = "token-flood"
+    description = "more of our reply addresses among the recipients than any reply carries: guessing tokens"
+
+    def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
+        return _refused(self, facts.token_flood) if facts.token_flood else None
 
 
 class ForgedToken:
@@ -194,6 +203,7 @@ class WebForm:
 CHECKS: tuple[Check, ...] = (
     Automatic(),
     NoSender(),
+    TokenFlood(),
     ForgedToken(),
     SignedReply(),
     SubjectHint(),

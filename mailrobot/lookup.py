@@ -68,6 +68,7 @@ class Lookup:
             notices_to_sender_today=notices.get(requester, 0),
             reference=refs.found,
             forged_token=refs.forged,
+            token_flood=refs.flood,
             case=case,
             staff=self.staff,
             forwarded=forwarded,

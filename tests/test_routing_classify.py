@@ -43,6 +43,7 @@ def verdict(parsed: Parsed, staff: Staff, case: CaseView | None = CASE, **facts:
         frozenset({FEEDBACK}),
         reference=refs.found,
         forged_token=refs.forged,
+        token_flood=refs.flood,
         case=case if refs.found else None,
         staff=staff,
     )
@@ -54,6 +55,7 @@ def test_the_checks_are_named_and_ordered() -> None:
     assert names == [
         "automatic",
         "no-sender",
+        "token-flood",
         "forged-token",
         "signed-reply",
         "subject-hint",
@@ -168,3 +170,12 @@ def test_find_reference_prefers_the_reply_address_then_the_newest_reference() ->
     assert by_refs is not None and by_refs.number == "SKES-2026-000009" and by_refs.staff_token
     hint = find_reference(make_parsed(subject="Re: [SKES-2026-000001] x"), SECRET, FEEDBACK, PATTERN).found
     assert hint is not None and not hint.signed and hint.number == "SKES-2026-000001"
+
+
+def test_a_mail_guessing_tokens_with_many_reply_addresses_is_refused(staff: Staff) -> None:
+    # One real token among 31 guesses: the flood is refused whatever it holds, so guessing gains nothing.
+    guesses = tuple(f"feedback+{NUMBER}.{c}@example.kz" for c in "abcdefghijklmnopqrstuvwxyz234567")
+    v = verdict(make_parsed(from_addr=OP1, to=(*guesses[:31], REPLY_TO)), staff)
+    assert v.kind is Kind.REFUSED and v.reason.startswith("token-flood:")
+    three = verdict(make_parsed(from_addr=OP1, to=(REPLY_TO, *guesses[:2])), staff)
+    assert three.kind is Kind.OPERATOR_REPLY
