@@ -128,13 +128,26 @@ class SmtpSettings(_Section):
     from_name: str = ""
     timeout: float = Field(default=30.0, gt=0)
     connections: int = Field(default=4, ge=1, le=16)
-    max_attempts: int = Field(default=10, ge=1)
+    # A mail server's queue: temporary failures are retried with backoff up to retry_max_seconds apart,
+    # for as long as max_queue_days (Postfix's maximal_queue_lifetime is 5 days); only a refusal of the mail
+    # itself, or that age, fails it.
     retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_max_seconds: float = Field(default=900.0, gt=0)
+    max_queue_days: float = Field(default=5.0, gt=0)
     verify_tls: bool = True
     # "oauth2": AUTH XOAUTH2 with a token from token_command or [smtp.m365] (username is then required).
     auth: Literal["password", "oauth2"] = "password"
     token_command: str | None = None
     m365: M365Settings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        # smtp.max_attempts failed mail after ~4 hours of outage; it is ignored so that an old config still
+        # loads (check-config names it), and max_queue_days bounds the retries instead.
+        if isinstance(data, dict) and "max_attempts" in data:
+            data = {k: v for k, v in data.items() if k != "max_attempts"}
+        return data
 
     @model_validator(mode="after")
     def _secret(self) -> SmtpSettings:

@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import imapclient
@@ -53,7 +53,10 @@ def run_checks(config_path: str | Path) -> Iterator[Check]:
     yield _timezone(settings)
     yield _calendar(settings)
     yield from _templates(settings)
-    yield _database(settings)
+    database = _database(settings)
+    yield database
+    if not database.failed:
+        yield _outbox(settings)
     imap = _Imap(settings)
     yield imap.login()
     if imap.client is not None:
@@ -168,6 +171,44 @@ def _database(settings: Settings) -> Check:
             "run `mailrobot db upgrade` (the daemon also upgrades when it starts)",
         )
     return Check("database", OK, f"{shown}: schema current ({head})")
+
+
+# Mail waiting longer than this means SMTP is down or refusing us: worth an admin's look.
+OUTBOX_WAIT_WARNING = timedelta(minutes=30)
+
+
+def _outbox(settings: Settings) -> Check:
+    from mailrobot.db import Database
+    from mailrobot.models import utcnow
+    from mailrobot.outbox import queue_health
+
+    db = Database(settings.database.url)
+    try:
+        with db.sessions() as session:
+            health = queue_health(session)
+    finally:
+        db.dispose()
+    if health.configuration_error:
+        return Check(
+            "outbox", FAIL, f"the SMTP server refuses our settings: {health.configuration_error}",
+            "check smtp.from_address (the server must let smtp.username send as it) and the SMTP credentials",
+        )  # fmt: skip
+    if health.failed:
+        return Check(
+            "outbox", FAIL, f"{health.failed} mail(s) failed for good ({health.pending} waiting)",
+            "see `mailrobot outbox list --failed`; once fixed, `mailrobot outbox retry --failed`",
+        )  # fmt: skip
+    waited = utcnow() - health.oldest_pending if health.oldest_pending else None
+    if waited is not None and waited > OUTBOX_WAIT_WARNING:
+        return Check(
+            "outbox", WARN, f"{health.pending} mail(s) waiting, the oldest for {_minutes(waited)} min",
+            "is the SMTP server up? `mailrobot outbox list` shows each mail's last error",
+        )  # fmt: skip
+    return Check("outbox", OK, f"{health.pending} mail(s) waiting, none failed")
+
+
+def _minutes(value: timedelta) -> int:
+    return int(value.total_seconds() // 60)
 
 
 class _Imap:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
@@ -31,7 +31,7 @@ from mailrobot.config import Settings
 from mailrobot.db import Database
 from mailrobot.deadlines import JOB_NAMES, OVERDUE, DeadlineView
 from mailrobot.decide import is_mailable
-from mailrobot.models import DONE_STATES, Case, Event, JobRun, Message, Notification, Participant
+from mailrobot.models import DONE_STATES, Case, Event, JobRun, Message, Notification, Outbox, Participant
 from mailrobot.render import Rendered, Renderer
 from mailrobot.tokens import make_message_id, reply_address
 from mailrobot.workdays import WorkCalendar
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["JOB_NAMES", "JobResult", "Jobs", "claim_notification", "claim_run"]
 DIGEST_LIST_LIMIT = 100  # cases listed per section of the digest; its counts are always complete
+DELIVERY_FAILED = "delivery_failed"  # the mail telling operators that a case's mail failed
 _CHUNK = 500  # ids per IN (...) list
 
 # Repeats models.OPEN_STATES_SQL literally (not as bound parameters): only then do SQLite and PostgreSQL
@@ -120,12 +121,14 @@ class Jobs:
 
     def overdue_scan(self, now: datetime) -> JobResult:
         """Flag open cases past their deadline (any time), then alert the head once per case and deadline
-        (within working hours only: an alert at 3 a.m. is read at 9 anyway, below a night's other mail)."""
+        (within working hours only: an alert at 3 a.m. is read at 9 anyway, below a night's other mail).
+        Also tells a case's operators, once per mail, that a mail of the case failed for good."""
         with self.db.transaction() as session:
             flagged = self._flag_overdue(session, now)
             working = self.calendar.is_working_time(now)
             alerts = self._queue_overdue_alerts(session, now) if working else 0
-        detail = f"{flagged} newly overdue, {alerts} alert mails queued"
+            failures = self._queue_failure_alerts(session, now)
+        detail = f"{flagged} newly overdue, {alerts} alert mails queued, {failures} failed-mail alerts queued"
         if not working:
             detail += " (alerts wait for working hours)"
         return JobResult("overdue_scan", "done", detail, mails=alerts)
@@ -192,6 +195,40 @@ class Jobs:
             for head in heads:
                 # Reply-To the case's signed address: the head can answer the alert with a command (#grant).
                 self._queue(session, case, "overdue", head, rendered, now, case.number, reply_to=True)
+                mails += 1
+        return mails
+
+    def _queue_failure_alerts(self, session: Session, now: datetime) -> int:
+        """A mail to the operators of each case whose mail failed for good and was not reported yet."""
+        key = literal("failed:") + cast(Outbox.id, String)
+        reported = select(Notification.id).where(Notification.key == key)
+        rows = session.execute(
+            select(Outbox.id, Outbox.kind, Outbox.recipient, Outbox.created_at, Outbox.last_error, Case)
+            .join(Case, Case.id == Outbox.case_id)
+            .where(Outbox.state == "failed", Outbox.kind != DELIVERY_FAILED, ~reported.exists())
+            .order_by(Outbox.id)
+        ).all()
+        operators = self._operators(session, sorted({r.Case.id for r in rows if not r.Case.assignee}))
+        mails = 0
+        for row in rows:
+            case = row.Case
+            if not claim_notification(session, f"failed:{row.id}", DELIVERY_FAILED, case.id, now):
+                continue
+            told = [case.assignee] if case.assignee else list(operators.get(case.id, ()))
+            told = [a for a in told if a != row.recipient and is_mailable(a)]
+            told = told or [a for a in self.settings.people.head if a != row.recipient and is_mailable(a)]
+            context = {
+                "case_number": case.number,
+                "outbox_id": row.id,
+                "mail_kind": row.kind,
+                "recipient": row.recipient,
+                "created_at": row.created_at,
+                "error": row.last_error or "",
+            }
+            rendered = self.renderer.render(DELIVERY_FAILED, self.settings.robot.default_language, context)
+            for person in told:
+                # Threaded on the failed mail, not the case: a "thanks" in reply must not reach the consumer.
+                self._queue(session, case, DELIVERY_FAILED, person, rendered, now, f"failed-{row.id}")
                 mails += 1
         return mails
 
@@ -270,6 +307,7 @@ class Jobs:
                 quarantined_new=session.scalar(quarantined.where(Message.received_at >= since)) or 0,
                 quarantined_total=session.scalar(quarantined) or 0,
             )
+            failed = failed_mail(session, DIGEST_LIST_LIMIT)
             context = {
                 "date": digest.day,
                 "open": [_listed(c) for c in digest.open[:DIGEST_LIST_LIMIT]],
@@ -283,6 +321,7 @@ class Jobs:
                 "by_operator": digest.by_operator,
                 "by_organization": digest.by_organization,
                 "quarantined": {"new": digest.quarantined_new, "total": digest.quarantined_total},
+                "failed": failed,
             }
             rendered = self.renderer.render("digest", self.settings.robot.default_language, context)
             for head in heads:
@@ -422,6 +461,23 @@ def _listed(case: DeadlineView) -> dict[str, Any]:
         "assignee": ", ".join(case.responsible),
         "due_at": case.due_at,
     }
+
+
+def failed_mail(session: Session, limit: int) -> dict[str, Any]:
+    """The mail the SMTP server refused for good, newest first: a total and up to `limit` of them."""
+    total = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == "failed")) or 0
+    rows = session.execute(
+        select(Outbox.kind, Outbox.recipient, Outbox.last_error, Case.number)
+        .outerjoin(Case, Case.id == Outbox.case_id)
+        .where(Outbox.state == "failed")
+        .order_by(Outbox.id.desc())
+        .limit(limit)
+    ).all()
+    mails = [
+        {"case": r.number, "kind": r.kind, "recipient": r.recipient, "error": r.last_error or ""}
+        for r in rows
+    ]
+    return {"total": total, "mails": mails}
 
 
 def _existing_keys(session: Session, keys: Iterable[str]) -> list[str]:

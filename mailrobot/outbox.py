@@ -26,11 +26,21 @@ from mailrobot.oauth import token_source, with_fresh_token, xoauth2
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = timedelta(hours=2)
+# What a failed attempt's last_error starts with when the server refused our own settings (MAIL FROM or
+# AUTH): retried like any temporary failure, and `doctor` fails on it, since an admin must act.
+CONFIGURATION_REFUSED = "configuration refused: "
 
 
 class PermanentFailure(Exception):
-    """The server refused the mail for good (5xx): retrying will not help."""
+    """The server refused this mail or recipient for good (5xx to RCPT TO or DATA): retrying will not help."""
+
+
+class TemporaryFailure(Exception):
+    """Worth another attempt later: the mail is fine, the server (or our settings for it) is not."""
+
+    def __init__(self, message: str, configuration: bool = False) -> None:
+        super().__init__(CONFIGURATION_REFUSED + message if configuration else message)
+        self.configuration = configuration
 
 
 class SmtpConnection:
@@ -82,37 +92,65 @@ class SmtpConnection:
         return client
 
     def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+        """Hand one mail to the server; raises PermanentFailure or TemporaryFailure (never anything else)."""
         for attempt in (1, 2):
-            if self.client is None:
-                self.client = self.open()
+            fresh = self.client is None
             try:
+                if self.client is None:
+                    self.client = self.open()
                 refused = self.client.sendmail(mail_from, [recipient], raw)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = exc.recipients.get(recipient, (550, b"refused"))
-                raise self._failure(code, text) from None
+                raise _reply_failure("RCPT TO", code, text) from None
+            except smtplib.SMTPDataError as exc:
+                self.close()
+                raise _reply_failure("DATA", exc.smtp_code, exc.smtp_error) from None
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPAuthenticationError) as exc:
+                self.close()
+                step = "MAIL FROM" if isinstance(exc, smtplib.SMTPSenderRefused) else "AUTH"
+                raise TemporaryFailure(f"{step}: {_reply(exc.smtp_code, exc.smtp_error)}", True) from None
             except smtplib.SMTPResponseException as exc:
                 self.close()
-                raise self._failure(exc.smtp_code, exc.smtp_error) from None
-            except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError, OSError):
+                raise TemporaryFailure(_reply(exc.smtp_code, exc.smtp_error)) from None
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:  # OSError: refused, timeout, TLS
                 self.close()
-                if attempt == 2:
-                    raise
-                continue  # a kept-open connection may have been closed by the server while idle
+                if attempt == 2 or fresh:
+                    raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+                continue  # the kept-open connection may have been closed by the server while idle
+            except smtplib.SMTPException as exc:
+                self.close()
+                raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
             if refused:
                 code, text = refused[recipient]
-                raise self._failure(code, text)
+                raise _reply_failure("RCPT TO", code, text)
             return
-
-    @staticmethod
-    def _failure(code: int, text: bytes | str) -> Exception:
-        message = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-        return PermanentFailure(message) if 500 <= code < 600 else ConnectionError(message)
 
     def close(self) -> None:
         if self.client is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.client.quit()
             self.client = None
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+def _reply_failure(step: str, code: int, text: bytes | str) -> Exception:
+    """A reply to RCPT TO or DATA: 5xx refuses this mail for good, anything else is worth a retry."""
+    message = f"{step}: {_reply(code, text)}"
+    return PermanentFailure(message) if 500 <= code < 600 else TemporaryFailure(message)
+
+
+def retry_delay(settings: SmtpSettings, attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: doubling, capped at retry_max_seconds."""
+    seconds = settings.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
+    return timedelta(seconds=min(seconds, settings.retry_max_seconds))
+
+
+def expired(settings: SmtpSettings, created_at: datetime, now: datetime) -> bool:
+    """True once a mail has waited in the queue longer than smtp.max_queue_days."""
+    return now - created_at >= timedelta(days=settings.max_queue_days)
 
 
 @dataclass(frozen=True)
@@ -150,7 +188,10 @@ class OutboxSender:
             self._connection().send(self.settings.from_address, recipient, raw)
         except PermanentFailure as exc:
             return Result(outbox_id, str(exc), permanent=True)
-        except Exception as exc:
+        except TemporaryFailure as exc:
+            return Result(outbox_id, str(exc))
+        except Exception as exc:  # a bug or an unexpected library error: never lose the row over it
+            log.exception("sending outbox row %s raised", outbox_id)
             return Result(outbox_id, f"{type(exc).__name__}: {exc}")
         return Result(outbox_id, None)
 
@@ -217,15 +258,17 @@ class OutboxSender:
             row.state, row.sent_at, row.last_error = "sent", now, None
             kind, detail = f"{row.kind}_sent", f"to {row.recipient} {row.message_id}"
             log.info("%s %s sent to %s (case id %s)", row.kind, row.message_id, row.recipient, row.case_id)
-        elif result.permanent or row.attempts >= self.settings.max_attempts:
-            row.state, row.last_error = "failed", result.error
-            kind, detail = f"{row.kind}_failed", f"to {row.recipient}: {result.error}"
-            log.error(
-                "%s %s to %s failed for good: %s", row.kind, row.message_id, row.recipient, result.error
+        elif result.permanent or expired(self.settings, row.created_at, now):
+            error = result.error if result.permanent else (
+                f"still undelivered after {self.settings.max_queue_days:g} days in the queue; "
+                f"last error: {result.error}"
             )
+            row.state, row.last_error = "failed", error
+            kind, detail = f"{row.kind}_failed", f"to {row.recipient}: {error}"
+            log.error("%s %s to %s failed for good: %s", row.kind, row.message_id, row.recipient, error)
         else:
-            delay = timedelta(seconds=self.settings.retry_base_seconds * 2 ** (row.attempts - 1))
-            row.next_attempt_at, row.last_error = now + min(delay, MAX_BACKOFF), result.error
+            delay = retry_delay(self.settings, row.attempts)
+            row.next_attempt_at, row.last_error = now + delay, result.error
             log.warning(
                 "%s %s to %s: attempt %s failed (%s); next at %s",
                 row.kind,
@@ -248,3 +291,78 @@ class OutboxSender:
         self.pool.shutdown(wait=True)
         for conn in self._connections:
             conn.close()
+
+
+# -- the queue as admins see it (`mailrobot outbox`, doctor) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    id: int
+    case_number: str | None
+    kind: str
+    recipient: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+def list_queue(session: Session, failed_only: bool = False, limit: int = 1000) -> list[QueuedMail]:
+    """Mail not sent yet (pending and failed), or only the failed, oldest first."""
+    from mailrobot.models import Case
+
+    states = ("failed",) if failed_only else ("pending", "failed")
+    rows = session.execute(
+        select(Outbox, Case.number)
+        .outerjoin(Case, Case.id == Outbox.case_id)
+        .where(Outbox.state.in_(states))
+        .order_by(Outbox.id)
+        .limit(limit)
+    ).all()
+    return [
+        QueuedMail(
+            o.id, number, o.kind, o.recipient, o.state, o.attempts, o.created_at,
+            o.next_attempt_at if o.state == "pending" else None, o.last_error,
+        )
+        for o, number in rows
+    ]  # fmt: skip
+
+
+def retry(session: Session, ids: list[int] | None, now: datetime) -> list[int]:
+    """Make failed mail (the given ids, or all failed when None) due now, with a fresh queue lifetime; the
+    timeline of its case says so.  Returns the ids that were failed and are pending again."""
+    query = select(Outbox).where(Outbox.state == "failed")
+    if ids is not None:
+        query = query.where(Outbox.id.in_(ids))
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.state, row.next_attempt_at, row.created_at = "pending", now, now
+        if row.case_id is not None:
+            detail = f"to {row.recipient}, after: {row.last_error}"
+            session.add(Event(case_id=row.case_id, at=now, kind=f"{row.kind}_retried", outbox_id=row.id,
+                              detail=detail))  # fmt: skip
+    return [r.id for r in rows]
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    pending: int
+    failed: int
+    oldest_pending: datetime | None
+    configuration_error: str | None  # the last "MAIL FROM / AUTH refused" reply, when mail waits on it
+
+
+def queue_health(session: Session) -> QueueHealth:
+    pending, oldest = session.execute(
+        select(func.count(Outbox.id), func.min(Outbox.created_at)).where(Outbox.state == "pending")
+    ).one()
+    failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
+    refused = session.scalar(
+        select(Outbox.last_error)
+        .where(Outbox.state == "pending", Outbox.last_error.startswith(CONFIGURATION_REFUSED))
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
+    return QueueHealth(pending or 0, failed, oldest, refused)

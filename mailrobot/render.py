@@ -338,6 +338,22 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "by_operator": {"Иванова А.": 2, "Петров Б.": 1, "": 1},  # "": nobody assigned
         "by_organization": {"ТОО «Севказэнергосбыт»": 2, "": 1},  # "": not routed yet
         "quarantined": {"new": 1, "total": 3},  # since the previous digest / waiting for an admin
+        # Mail the SMTP server refused for good (the list may be cut short; the total is complete).
+        "failed": {
+            "total": 1,
+            "mails": [
+                {"case": "SKES-2026-000123", "kind": "answer", "recipient": "consumer@example.kz",
+                 "error": "RCPT TO: 550 5.1.1 mailbox unavailable"},
+            ],
+        },
+    },
+    "delivery_failed": {
+        "case_number": "SKES-2026-000123",
+        "outbox_id": 42,
+        "mail_kind": "answer",  # notice | answer | extension | forward | ask | ...
+        "recipient": "consumer@example.kz",
+        "created_at": _RECEIVED,
+        "error": "RCPT TO: 550 5.1.1 mailbox unavailable",
     },
     "monthly_report": {
         "month": date(2026, 10, 1),

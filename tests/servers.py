@@ -595,13 +595,14 @@ class SmtpSink:
         self,
         *,
         host: str = LOCALHOST,
+        port: int = 0,
         require_auth: bool = False,
         username: str = "robot",
         password: str = "robot-password",
         oauth2: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.host = host
-        self.port = 0
+        self.port = port  # 0: a free port at each start; else this one (to come back where clients look)
         self.require_auth = require_auth
         # When set, AUTH XOAUTH2 is offered and accepted for (user, token) pairs this returns True for.
         self.oauth2 = oauth2
@@ -621,7 +622,7 @@ class SmtpSink:
             return self
         last_error: OSError | None = None
         for _attempt in range(5):
-            port = free_port(self.host)
+            port = self.port or free_port(self.host)
             controller = Controller(
                 _OAuth2SinkHandler(self) if self.oauth2 else _SinkHandler(self),
                 hostname=self.host,
@@ -640,6 +641,8 @@ class SmtpSink:
                 continue
             self._controller, self.port = controller, port
             return self
+        if self.port:
+            raise RuntimeError(f"SMTP sink could not bind {self.host}:{self.port}: {last_error}")
         raise RuntimeError(f"SMTP sink could not bind a port on {self.host}: {last_error}")
 
     def stop(self) -> None:
