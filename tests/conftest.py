@@ -16,6 +16,7 @@ from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS_ENV = "MAILROBOT_CORPUS"
+CORPUS = REPO / "tests" / "data" / "corpus"
 
 
 class Mailbox(NamedTuple):
@@ -118,15 +119,6 @@ def write_config(dovecot: Dovecot) -> WriteConfig:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The shared corpus of real-world messages: $MAILROBOT_CORPUS, or shared/corpus beside the repository."""
-    candidates = [Path(os.environ[CORPUS_ENV])] if os.environ.get(CORPUS_ENV) else []
-    candidates.append(REPO.parent / "shared" / "corpus")
-    for candidate in candidates:
-        if (candidate / "messages").is_dir():
-            return candidate
-    pytest.fail(
-        "test corpus not found: looked for "
-        + ", ".join(str(c) for c in candidates)
-        + f". Put a copy of shared/ beside the repository, or set {CORPUS_ENV}=/path/to/shared/corpus.",
-        pytrace=False,
-    )
+    """The corpus of real-world messages vendored in tests/data/corpus (its README names each source and
+    license); $MAILROBOT_CORPUS points at another copy."""
+    return Path(os.environ.get(CORPUS_ENV) or CORPUS)

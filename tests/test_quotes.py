@@ -9,7 +9,7 @@ import pytest
 
 from mailrobot.quotes import header_block, strip_reply
 
-# What the author wrote, for each reply body in shared/corpus/reply-bodies/email-reply-parser.
+# What the author wrote, for each reply body in tests/data/corpus/reply-bodies/email-reply-parser.
 CORPUS = {
     "correct_sig.txt": "this is an email with a correct -- signature.",
     "email_1_1.txt": "Hi folks\n\nWhat is the best way to clear a Riak bucket of all key, values after\n"
