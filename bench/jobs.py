@@ -23,13 +23,13 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from mailrobot.db import Database  # noqa: E402
-from mailrobot.jobs import OPEN, Jobs  # noqa: E402
-from mailrobot.models import Case  # noqa: E402
-from mailrobot.render import Renderer  # noqa: E402
-from mailrobot.report_output import produce  # noqa: E402
-from mailrobot.reports import previous_month  # noqa: E402
-from mailrobot.workdays import WorkCalendar  # noqa: E402
+from mailrobot.jobs.report_mail import produce  # noqa: E402
+from mailrobot.jobs.reports import previous_month  # noqa: E402
+from mailrobot.jobs.tasks import OPEN, Jobs  # noqa: E402
+from mailrobot.mail.render import Renderer  # noqa: E402
+from mailrobot.regulation.workdays import WorkCalendar  # noqa: E402
+from mailrobot.store.db import Database  # noqa: E402
+from mailrobot.store.models import Case  # noqa: E402
 from tests.factories import make_settings  # noqa: E402
 
 # Thursday 26 November 2026, 09:40 in Almaty: after the digest's and the reminders' hour.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mailrobot.config import Settings, parse_settings
-from mailrobot.parse import Parsed
+from mailrobot.mail.parse import Parsed
 from tests.pg import database_url
 
 SECRET = "test-secret-0123456789abcdef0123"

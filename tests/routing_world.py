@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 
 from mailrobot.config import Settings, parse_settings
-from mailrobot.db import Database
-from mailrobot.intake import Fetched, Intake, Outcome
-from mailrobot.models import Case, Event, Outbox
-from mailrobot.render import Renderer
-from mailrobot.workdays import WorkCalendar
+from mailrobot.mail.render import Renderer
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.service.intake import Fetched, Intake, Outcome
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case, Event, Outbox
 from tests.factories import settings_dict
 
 FEEDBACK = "feedback@example.kz"
@@ -242,7 +242,7 @@ class World:
         return [k for k, _a, _d in self.events(number)]
 
     def participants(self, number: str) -> dict[str, tuple[str, str | None]]:
-        from mailrobot.models import Participant
+        from mailrobot.store.models import Participant
 
         with self.db.sessions() as s:
             case = s.scalar(select(Case).where(Case.number == number))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.caseview import CaseView, PendingExtension
-from mailrobot.commands import Command, decide_staff_reply, read_commands, starts_with_command
-from mailrobot.effects import AddEvent, CommandReply, ExtendDeadline, RelayAnswer, RequestExtension
-from mailrobot.staff import Staff
-from mailrobot.workdays import WorkCalendar
+from mailrobot.regulation.caseview import CaseView, PendingExtension
+from mailrobot.regulation.commands import Command, decide_staff_reply, read_commands, starts_with_command
+from mailrobot.regulation.effects import AddEvent, CommandReply, ExtendDeadline, RelayAnswer, RequestExtension
+from mailrobot.regulation.staff import Staff
+from mailrobot.regulation.workdays import WorkCalendar
 from tests.routing_world import (
     CONSUMER,
     GRID,

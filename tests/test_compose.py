@@ -1,8 +1,8 @@
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from mailrobot.compose import Envelope, compose
-from mailrobot.render import Rendered
+from mailrobot.mail.compose import Envelope, compose
+from mailrobot.mail.render import Rendered
 
 
 def _compose(**envelope: object) -> bytes:
@@ -47,7 +47,7 @@ def test_nothing_a_consumer_wrote_reaches_a_header_unescaped() -> None:
 
 
 def test_round_trip_of_long_cyrillic_subject_body_and_attachment() -> None:
-    from mailrobot.compose import Attachment
+    from mailrobot.mail.compose import Attachment
 
     subject = "[SKES-2026-000001] " + "Ваше обращение зарегистрировано, ответ будет дан в срок " * 3
     text = "Здравствуйте!\nОбращение № SKES-2026-000001 зарегистрировано.\n" + "Строка текста. " * 40

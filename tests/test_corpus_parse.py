@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.parse import Parsed, Unparseable, parse_message
-from mailrobot.rules import automatic_reason
+from mailrobot.mail.parse import Parsed, Unparseable, parse_message
+from mailrobot.regulation.rules import automatic_reason
 from tests.test_parse import assert_all_clean
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"

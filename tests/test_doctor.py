@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mailrobot.config import load_settings
-from mailrobot.db import Database
+from mailrobot.store.db import Database
 from tests.conftest import Mailbox, WriteConfig
 from tests.servers import Dovecot, SmtpSink
 

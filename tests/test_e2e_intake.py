@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mailrobot.config import load_settings
-from mailrobot.daemon import Robot
-from mailrobot.imap import MailboxSource
+from mailrobot.outside.imap import MailboxSource
+from mailrobot.service.daemon import Robot
 from tests.conftest import Mailbox, WriteConfig
 from tests.daemons import running_daemon
 from tests.factories import consumer_mail

@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from mailrobot.cli import main
 from mailrobot.config import load_settings
-from mailrobot.db import Database
-from mailrobot.models import Case
-from mailrobot.workdays import WorkCalendar
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case
 from tests.conftest import Mailbox, WriteConfig
 from tests.daemons import running_daemon
 from tests.factories import consumer_mail

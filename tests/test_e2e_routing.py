@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mailrobot.config import load_settings
-from mailrobot.daemon import Robot
+from mailrobot.service.daemon import Robot
 from tests.conftest import Mailbox, WriteConfig
 from tests.routing_world import contact_center, mail, reply, text_of
 from tests.servers import Dovecot, ReceivedMail, SmtpSink

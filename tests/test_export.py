@@ -14,10 +14,10 @@ from sqlalchemy.orm import undefer
 
 from mailrobot.cli import main
 from mailrobot.config import Settings
-from mailrobot.db import Database
-from mailrobot.export import ExportError, export_case, safe_filename
-from mailrobot.models import Attachment, Message, Outbox
-from mailrobot.retention import purge_raw
+from mailrobot.jobs.export import ExportError, export_case, safe_filename
+from mailrobot.jobs.retention import purge_raw
+from mailrobot.store.db import Database
+from mailrobot.store.models import Attachment, Message, Outbox
 from tests.factories import settings_dict
 from tests.test_retention import NOW, OLD, mail_with_attachment, make_register
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.forwarded import clean_subject, find_forwarded, sender_of, webform_consumer
-from mailrobot.parse import parse_message
+from mailrobot.mail.forwarded import clean_subject, find_forwarded, sender_of, webform_consumer
+from mailrobot.mail.parse import parse_message
 from tests.factories import make_parsed
 from tests.routing_world import OP1, mail
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailrobot import intake as intake_module
-from mailrobot.classify import Facts, Verdict
-from mailrobot.db import Database
-from mailrobot.intake import Fetched, Intake, dedup_key
-from mailrobot.models import Case, Event, Message, Outbox
-from mailrobot.parse import Parsed
-from mailrobot.render import Renderer
-from mailrobot.tokens import read_message_id
-from mailrobot.workdays import WorkCalendar
+from mailrobot.mail.parse import Parsed
+from mailrobot.mail.render import Renderer
+from mailrobot.mail.tokens import read_message_id
+from mailrobot.regulation.classify import Facts, Verdict
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.service import intake as intake_module
+from mailrobot.service.intake import Fetched, Intake, dedup_key
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case, Event, Message, Outbox
 from tests.factories import SECRET, consumer_mail, make_settings
 
 NOW = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)  # Friday 11:00 in Almaty, before the Nauryz holidays

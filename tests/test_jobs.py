@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailrobot.casework.extension import ExtensionRefused, extend_case
 from mailrobot.config import Settings
-from mailrobot.db import Database
-from mailrobot.extension import ExtensionRefused, extend_case
-from mailrobot.jobs import Jobs
-from mailrobot.models import Case, Event, JobRun, Message, Notification, Outbox, Participant
-from mailrobot.render import Renderer
-from mailrobot.tokens import read_message_id, read_reply_address
-from mailrobot.workdays import WorkCalendar
+from mailrobot.jobs.tasks import Jobs
+from mailrobot.mail.render import Renderer
+from mailrobot.mail.tokens import read_message_id, read_reply_address
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case, Event, JobRun, Message, Notification, Outbox, Participant
 from tests.factories import SECRET, make_settings
 
 ALMATY = ZoneInfo("Asia/Almaty")

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailrobot.deadlines import (
+from mailrobot.regulation.deadlines import (
     DeadlineView,
     build_digest,
     day_bounds,
@@ -19,7 +19,7 @@ from mailrobot.deadlines import (
     reminder_day,
     reminder_key,
 )
-from mailrobot.workdays import WorkCalendar
+from mailrobot.regulation.workdays import WorkCalendar
 
 ALMATY = ZoneInfo("Asia/Almaty")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from mailrobot.jobs import JobResult
-from mailrobot.models import JobRun
-from mailrobot.scheduler import JobScheduler, missed, schedules
+from mailrobot.jobs.scheduler import JobScheduler, missed, schedules
+from mailrobot.jobs.tasks import JobResult
+from mailrobot.store.models import JobRun
 from tests.test_jobs import ALMATY, World, at, due
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mailrobot.language import detect_language
+from mailrobot.mail.language import detect_language
 
 RUSSIAN = [
     "Нет света\nДобрый день! В доме по ул. Абая 150 с утра нет электричества. Когда дадут?",

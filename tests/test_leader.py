@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from mailrobot import leader
-from mailrobot.db import Database
+from mailrobot.outside import leader
+from mailrobot.store.db import Database
 from tests.conftest import Mailbox
 from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
 

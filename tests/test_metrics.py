@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mailrobot.db import Database
-from mailrobot.metrics import Metrics
-from mailrobot.models import Case, Outbox, utcnow
+from mailrobot.outside.metrics import Metrics
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case, Outbox, utcnow
 from tests.conftest import Mailbox, WriteConfig
 from tests.factories import consumer_mail
 from tests.pg import database_url

@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import select
 
 from mailrobot.config import load_settings
-from mailrobot.db import Database
-from mailrobot.models import Message, Outbox
+from mailrobot.store.db import Database
+from mailrobot.store.models import Message, Outbox
 from tests.conftest import Mailbox, WriteConfig
 from tests.factories import consumer_mail
 from tests.servers import Dovecot, SmtpSink

@@ -22,15 +22,15 @@ import imapclient
 import pytest
 
 from mailrobot.config import ConfigError, load_settings, parse_settings
-from mailrobot.imap import open_client
-from mailrobot.oauth import (
+from mailrobot.outside.imap import open_client
+from mailrobot.outside.oauth import (
     CommandTokenSource,
     M365TokenSource,
     TokenError,
     parse_token_output,
     with_fresh_token,
 )
-from mailrobot.outbox import SmtpConnection
+from mailrobot.outside.sender import SmtpConnection
 from tests.factories import consumer_mail, settings_dict
 from tests.pg import database_url
 from tests.servers import LOCALHOST, Dovecot, SmtpSink, robot_config, write_toml

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailrobot.cli import main
-from mailrobot.compose import Envelope, compose
 from mailrobot.config import parse_settings
-from mailrobot.doctor import FAIL, OK, WARN, _outbox
-from mailrobot.models import Case, Event, Outbox
-from mailrobot.outbox import OutboxSender, SmtpConnection, TemporaryFailure, retry_delay
-from mailrobot.render import Rendered
-from mailrobot.tokens import make_message_id
+from mailrobot.mail.compose import Envelope, compose
+from mailrobot.mail.render import Rendered
+from mailrobot.mail.tokens import make_message_id
+from mailrobot.outside.sender import OutboxSender, SmtpConnection, TemporaryFailure, retry_delay
+from mailrobot.service.doctor import FAIL, OK, WARN, _outbox
+from mailrobot.store.models import Case, Event, Outbox
 from tests.factories import SECRET, settings_dict
 from tests.servers import SmtpSink, free_port, write_toml
 from tests.test_jobs import HEAD, OPERATOR, World, at, due

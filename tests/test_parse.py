@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailrobot.parse import Attachment, Parsed, Unparseable, parse_message
-from mailrobot.text import clean, decode_header_value, decode_text, header_safe, html_to_text
+from mailrobot.mail.parse import Attachment, Parsed, Unparseable, parse_message
+from mailrobot.mail.text import clean, decode_header_value, decode_text, header_safe, html_to_text
 
 _UNCLEAN = re.compile("[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

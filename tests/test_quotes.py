@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.quotes import header_block, strip_reply
+from mailrobot.mail.quotes import header_block, strip_reply
 
 # What the author wrote, for each reply body in tests/data/corpus/reply-bodies/email-reply-parser.
 CORPUS = {
@@ -182,7 +182,7 @@ f@skes.kz</a>&gt;:<br></div><blockquote class="gmail_quote">Новое обра�
 def test_html_only_replies_after_the_parser_turned_them_into_text(html: str) -> None:
     from email.message import EmailMessage
 
-    from mailrobot.parse import parse_message
+    from mailrobot.mail.parse import parse_message
 
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "op1@skes.kz", "feedback@skes.kz", "RE: [SKES-2026-000001]"

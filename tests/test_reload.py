@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailrobot.config import load_settings
-from mailrobot.daemon import Robot
+from mailrobot.service.daemon import Robot
 from tests.conftest import Mailbox, WriteConfig
 from tests.factories import consumer_mail, settings_dict
 from tests.servers import Dovecot, SmtpSink, write_toml
@@ -89,7 +89,7 @@ def test_reload_refuses_templates_that_do_not_render(
     broken = _templates(tmp_path, "[{{ case_number }}] {{ no_such_variable }}")
     write_toml(tmp_path / "config.toml", settings_dict(tmp_path, robot={"templates_dir": str(broken)}))
     before = robot.settings
-    with caplog.at_level(logging.ERROR, logger="mailrobot.daemon"):
+    with caplog.at_level(logging.ERROR, logger="mailrobot.service.daemon"):
         assert robot.reload() is False
     assert robot.settings is before
     assert "templates do not render" in caplog.text and "ru/notice" in caplog.text
@@ -100,7 +100,7 @@ def test_reload_refuses_another_database_and_applies_rules(
 ) -> None:
     data = settings_dict(tmp_path, database={"url": f"sqlite:///{tmp_path}/other.db"})
     write_toml(tmp_path / "config.toml", data)
-    with caplog.at_level(logging.ERROR, logger="mailrobot.daemon"):
+    with caplog.at_level(logging.ERROR, logger="mailrobot.service.daemon"):
         assert robot.reload() is False
     assert "[database] changed" in caplog.text
 

@@ -10,7 +10,7 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from mailrobot.render import (
+from mailrobot.mail.render import (
     KAZAKH_LETTERS,
     OPTIONAL_KEYS,
     Rendered,

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from mailrobot.compose import Envelope, compose
-from mailrobot.models import Event, Outbox
-from mailrobot.report_output import ReportOutput, produce
-from mailrobot.reports import (
+from mailrobot.jobs.report_mail import ReportOutput, produce
+from mailrobot.jobs.reports import (
     MonthlyReport,
     bars,
     first_working_day,
@@ -22,6 +20,8 @@ from mailrobot.reports import (
     parse_month,
     previous_month,
 )
+from mailrobot.mail.compose import Envelope, compose
+from mailrobot.store.models import Event, Outbox
 from tests.test_jobs import HEAD, PR, World, add_case, at
 
 QUESTIONS = {
@@ -96,7 +96,7 @@ def record_answers(world: World, numbers: dict[str, list[str]]) -> None:
     """An answer text on the timeline of a 'meter' case; an answer mail in the outbox of a 'light' case."""
     from sqlalchemy import select
 
-    from mailrobot.models import Case
+    from mailrobot.store.models import Case
 
     with world.db.transaction() as session:
         meter = session.scalar(select(Case).where(Case.number == numbers["meter"][1]))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mailrobot.faq import answer_text, cluster, jaccard, question_text, stem, tokens
+from mailrobot.jobs.faq import answer_text, cluster, jaccard, question_text, stem, tokens
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailrobot.redact import placeholders, redact
+from mailrobot.jobs.redact import placeholders, redact
 
 
 def gone(text: str, *secrets: str, language: str = "ru", names: tuple[str, ...] = ()) -> str:

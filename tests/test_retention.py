@@ -15,12 +15,12 @@ from sqlalchemy import func, select, update
 
 from mailrobot.cli import main
 from mailrobot.config import Settings
-from mailrobot.db import Database
-from mailrobot.intake import Fetched, Intake
-from mailrobot.models import Attachment, Case, Event, Message, Outbox
-from mailrobot.render import Renderer
-from mailrobot.retention import purge_raw
-from mailrobot.workdays import WorkCalendar
+from mailrobot.jobs.retention import purge_raw
+from mailrobot.mail.render import Renderer
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.service.intake import Fetched, Intake
+from mailrobot.store.db import Database
+from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 from tests.factories import make_settings, settings_dict
 
 OLD = datetime(2022, 11, 10, 6, 0, tzinfo=UTC)
@@ -131,7 +131,7 @@ def test_zero_days_keeps_everything(tmp_path: Path) -> None:
 
 
 def test_purge_in_chunks(robot: tuple[Settings, Database], monkeypatch: pytest.MonkeyPatch) -> None:
-    from mailrobot import retention
+    from mailrobot.jobs import retention
 
     monkeypatch.setattr(retention, "CHUNK", 2)  # 3 old messages: two transactions
     settings, db = robot
@@ -158,8 +158,8 @@ def test_cli_retention_purge(tmp_path: Path, robot: tuple[Settings, Database]) -
 
 
 def test_the_daemons_scheduler_runs_the_purge(robot: tuple[Settings, Database]) -> None:
-    from mailrobot.jobs import Jobs
-    from mailrobot.scheduler import JobScheduler
+    from mailrobot.jobs.scheduler import JobScheduler
+    from mailrobot.jobs.tasks import Jobs
 
     settings, db = robot
     jobs = Jobs(db, settings, WorkCalendar.from_settings(settings), Renderer.from_settings(settings))
@@ -176,8 +176,8 @@ def test_the_daemons_scheduler_runs_the_purge(robot: tuple[Settings, Database]) 
 
 
 def test_an_empty_schedule_leaves_the_purge_to_the_admin(tmp_path: Path) -> None:
-    from mailrobot.jobs import Jobs
-    from mailrobot.scheduler import JobScheduler
+    from mailrobot.jobs.scheduler import JobScheduler
+    from mailrobot.jobs.tasks import Jobs
 
     settings, db, _register = make_register(tmp_path, retention={"schedule": ""}, jobs={"catch_up": False})
     jobs = Jobs(db, settings, WorkCalendar.from_settings(settings), Renderer.from_settings(settings))

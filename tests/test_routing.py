@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from mailrobot.cli import main
 from mailrobot.config import ConfigError, parse_settings
-from mailrobot.routing import Mail, Routing, Rule, pick_members
-from mailrobot.staff import Group, Staff
+from mailrobot.regulation.routing import Mail, Routing, Rule, pick_members
+from mailrobot.regulation.staff import Group, Staff
 from tests.factories import settings_dict
 from tests.routing_world import GRID, HEAD, HEAT, OP1, OP2, contact_center, mail, make_routing_settings
 from tests.servers import write_toml

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from mailrobot.caseview import CaseView, ParticipantView
-from mailrobot.classify import CHECKS, Facts, Kind, classify
-from mailrobot.forwarded import Forwarded
-from mailrobot.parse import Parsed
-from mailrobot.staff import Staff
-from mailrobot.tokens import case_number_pattern, make_message_id, reply_address
-from mailrobot.trust import find_reference
+from mailrobot.mail.forwarded import Forwarded
+from mailrobot.mail.parse import Parsed
+from mailrobot.mail.tokens import case_number_pattern, make_message_id, reply_address
+from mailrobot.regulation.caseview import CaseView, ParticipantView
+from mailrobot.regulation.classify import CHECKS, Facts, Kind, classify
+from mailrobot.regulation.staff import Staff
+from mailrobot.regulation.trust import find_reference
 from tests.factories import SECRET, make_parsed
 from tests.routing_world import CONSUMER, FEEDBACK, GRID, HEAD, OP1, make_routing_settings
 

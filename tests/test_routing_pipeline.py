@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.tokens import read_message_id, read_reply_address
+from mailrobot.mail.tokens import read_message_id, read_reply_address
 from tests.factories import SECRET
 from tests.routing_world import (
     CONSUMER,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailrobot.parse import Parsed, parse_message
-from mailrobot.rules import (
+from mailrobot.mail.parse import Parsed, parse_message
+from mailrobot.regulation.rules import (
     AUTO_REPLY,
     BOUNCE,
     COMPLAINT,

@@ -1,4 +1,4 @@
-"""mailrobot.systemd.Notifier on its own: the datagrams, the watchdog's pace, and silence outside systemd."""
+"""outside.systemd.Notifier on its own: the datagrams, the watchdog's pace, and silence outside systemd."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailrobot.systemd import Notifier
+from mailrobot.outside.systemd import Notifier
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from mailrobot.tokens import (
+from mailrobot.mail.tokens import (
     case_number_pattern,
     make_message_id,
     read_message_id,

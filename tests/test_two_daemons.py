@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from mailrobot.leader import LEADER_LOCK_KEY
-from mailrobot.models import Case, Message, Outbox
+from mailrobot.outside.leader import LEADER_LOCK_KEY
+from mailrobot.store.models import Case, Message, Outbox
 from tests.conftest import Mailbox
 from tests.factories import consumer_mail
 from tests.servers import Dovecot, SmtpSink, robot_config, write_toml

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailrobot import workdays
-from mailrobot.workdays import StaleTimezone, WorkCalendar, check_timezone
+from mailrobot.regulation import workdays
+from mailrobot.regulation.workdays import StaleTimezone, WorkCalendar, check_timezone
 
 ALMATY = ZoneInfo("Asia/Almaty")
 

@@ -1,0 +1,281 @@
+"""Effects -> rows: cases, timeline events and outbox mail, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailrobot.casework.case_commands import CaseCommands
+from mailrobot.casework.staffmail import CaseWork
+from mailrobot.config import Settings
+from mailrobot.mail.compose import Envelope, compose
+from mailrobot.mail.parse import Attachment as ParsedAttachment
+from mailrobot.mail.parse import Parsed
+from mailrobot.mail.render import Renderer
+from mailrobot.mail.tokens import make_message_id
+from mailrobot.regulation.decide import Effect, QueueNotice, RecordMessage, RegisterCase, SkipNotice
+from mailrobot.regulation.effects import (
+    AddEvent,
+    AskSpecialists,
+    Assign,
+    CloseCase,
+    CommandReply,
+    ExtendDeadline,
+    OnCase,
+    RelayAnswer,
+    RelaySpecialistAnswer,
+    ReopenCase,
+    ReportRefusal,
+    RequestExtension,
+    RouteCase,
+    SetCategory,
+    TellStaff,
+)
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
+from mailrobot.store.numbering import next_case_number
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Applied:
+    status: str
+    reason: str
+    case_number: str | None = None
+
+
+class Applier:
+    """Runs the effects of one decision; the caller owns the transaction."""
+
+    def __init__(self, settings: Settings, calendar: WorkCalendar, renderer: Renderer) -> None:
+        self.settings = settings
+        self.calendar = calendar
+        self.renderer = renderer
+        self.tz = ZoneInfo(settings.robot.timezone)
+        self.work = CaseWork(self)
+        self.commands = CaseCommands(self.work)
+
+    def apply(
+        self, session: Session, row: Message, parsed: Parsed, effects: list[Effect], now: datetime
+    ) -> Applied:
+        result = Applied(status=row.status, reason=row.reason)
+        case: Case | None = None
+        files: tuple[ParsedAttachment, ...] = parsed.attachments  # what a forward of the case carries
+        for effect in effects:
+            match effect:
+                case RecordMessage(status=status, reason=reason):
+                    row.status, row.reason = status, reason
+                    result.status, result.reason = status, reason
+                case RegisterCase():
+                    case = self.register_case(session, effect, row, parsed, now)
+                    result.case_number = case.number
+                    files = parsed.attachments if effect.attachments is None else effect.attachments
+                case QueueNotice():
+                    assert case is not None, "QueueNotice needs a case registered before it"
+                    self.queue_notice(session, case, parsed, now, effect)
+                case SkipNotice(reason=reason):
+                    assert case is not None
+                    session.add(Event(case=case, at=now, kind="notice_skipped", detail=reason))
+                    log.warning("case %s: no notice sent: %s", case.number, reason)
+                case OnCase(case_id=case_id):
+                    case = session.get(Case, case_id)
+                    assert case is not None, f"OnCase: no case #{case_id}"
+                    row.case, result.case_number = case, case.number
+                    self.store_attachments(session, row, parsed)
+                case ReportRefusal():
+                    self.commands.report_refusal(session, row, case, effect, parsed, now)
+                case _:
+                    assert case is not None, f"{type(effect).__name__} needs a case"
+                    self.apply_to_case(session, row, case, parsed, effect, files, now)
+        return result
+
+    def apply_to_case(
+        self,
+        session: Session,
+        row: Message,
+        case: Case,
+        parsed: Parsed,
+        effect: Effect,
+        files: tuple[ParsedAttachment, ...],
+        now: datetime,
+    ) -> None:
+        """The effects on a case that routing, answers and staff commands bring (casework, casestate)."""
+        work, commands, parent = self.work, self.commands, parsed.message_id
+        match effect:
+            case AddEvent(kind=kind, detail=detail, actor=actor):
+                session.add(Event(case=case, at=now, kind=kind, actor=actor, detail=detail, message=row))
+            case RouteCase():
+                work.route(session, case, effect, files, now)
+            case RelayAnswer():
+                work.relay_answer(session, row, case, effect, parsed, now)
+            case RelaySpecialistAnswer():
+                work.relay_specialist_answer(session, row, case, effect, parsed, now)
+            case TellStaff():
+                work.tell_staff(session, case, effect, parsed, now)
+            case AskSpecialists():
+                work.ask(session, case, effect, now)
+            case Assign():
+                commands.assign(session, case, effect, now)
+            case SetCategory():
+                commands.set_category(session, case, effect, now)
+            case CloseCase():
+                commands.close(session, case, effect, now)
+            case ReopenCase():
+                commands.reopen(session, case, effect, now)
+            case RequestExtension():
+                commands.request_extension(session, case, effect, now)
+            case ExtendDeadline():
+                commands.extend(session, case, effect, now)
+            case CommandReply():
+                commands.command_reply(session, case, effect, parent, now)
+            case _:
+                raise AssertionError(f"no way to apply {effect!r}")
+
+    def register_case(
+        self, session: Session, effect: RegisterCase, row: Message, parsed: Parsed, now: datetime
+    ) -> Case:
+        robot = self.settings.robot
+        local_year = now.astimezone(self.tz).year
+        case = Case(
+            number=next_case_number(session, robot.case_number_format, local_year),
+            requester=effect.requester,
+            requester_name=effect.requester_name[:320],
+            subject=effect.subject[:500],
+            body=effect.body,
+            language=effect.language,
+            channel=effect.channel,
+            state="new",
+            received_at=now,
+            due_at=self.calendar.due_at(now, robot.answer_days),
+            forwarded_by=effect.forwarded_by,
+            parent_case_id=effect.parent_case_id,
+        )
+        session.add(case)
+        row.case = case
+        self.store_attachments(session, row, parsed, effect.attachments)
+        detail = f"channel {effect.channel}, language {effect.language}"
+        if effect.forwarded_by:
+            detail += f", forwarded in by {effect.forwarded_by}"
+        parent = session.get(Case, effect.parent_case_id) if effect.parent_case_id else None
+        if parent is not None:
+            detail += f", follow-up of {parent.number}"
+            session.add(
+                Event(
+                    case=parent,
+                    at=now,
+                    kind="followup_new_case",
+                    actor=effect.requester,
+                    message=row,
+                    detail=f"follow-up after closing: registered as {case.number}",
+                )
+            )
+        session.add(
+            Event(case=case, at=now, kind="registered", actor=effect.requester, message=row, detail=detail)
+        )
+        log.info("case %s registered: message <%s> from %s", case.number, parsed.message_id, effect.requester)
+        return case
+
+    def store_attachments(
+        self,
+        session: Session,
+        row: Message,
+        parsed: Parsed,
+        parts: tuple[ParsedAttachment, ...] | None = None,
+    ) -> None:
+        for part in parsed.attachments if parts is None else parts:
+            session.add(
+                Attachment(
+                    message=row,
+                    filename=part.filename[:500],
+                    content_type=part.content_type[:255],
+                    size=part.size,
+                    data=part.data,
+                )
+            )
+
+    def queue_notice(
+        self, session: Session, case: Case, parsed: Parsed, now: datetime, notice: QueueNotice | None = None
+    ) -> Outbox:
+        notice = notice or QueueNotice()
+        context = {
+            "case_number": case.number,
+            "received_at": case.received_at,
+            "due_at": case.due_at,
+            "requester_name": case.requester_name,
+            "subject": case.subject,
+            "company_name": self.settings.company_name(case.language),
+            "answer_days": self.settings.robot.answer_days,
+        }
+        rendered = self.renderer.render("notice", case.language, context)
+        envelope = Envelope(
+            from_address=self.settings.smtp.from_address,
+            from_name=self.settings.company_name(case.language),
+            to_address=case.requester,
+            to_name=case.requester_name,
+            message_id=make_message_id(
+                self.settings.robot.secret or "", self.settings.mail_domain, case.number, "notice"
+            ),
+            in_reply_to=parsed.message_id if notice.thread_on_message else notice.in_reply_to,
+            references=parsed.references if notice.thread_on_message else (),
+            case_number=case.number,
+        )
+        return self.queue_mail(session, case, "notice", envelope, compose(rendered, envelope, now), now)
+
+    def queue_mail(
+        self,
+        session: Session,
+        case: Case | None,
+        kind: str,
+        envelope: Envelope,
+        raw: bytes,
+        now: datetime,
+        note: str = "",
+    ) -> Outbox:
+        """Put a composed mail in the outbox, with an event on the case's timeline (and `note` in its
+        detail, after the recipient and Message-ID line: the text of an answer, for the reports)."""
+        mail = Outbox(
+            case=case,
+            kind=kind,
+            recipient=envelope.to_address,
+            message_id=envelope.message_id,
+            raw=raw,
+            state="pending",
+            created_at=now,
+            next_attempt_at=now,
+        )
+        session.add(mail)
+        if case is not None:
+            session.add(
+                Event(
+                    case=case,
+                    at=now,
+                    kind=f"{kind}_queued",
+                    outbox=mail,
+                    detail=f"to {envelope.to_address} {envelope.message_id}"
+                    + (f"\n\n{note}" if note else ""),
+                )
+            )
+        return mail
+
+
+def notices_sent_since(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
+    """How many registration notices went (or are queued) to each of `recipients` since `since`, zeros too."""
+    counts = dict.fromkeys(recipients, 0)
+    if not recipients:
+        return counts
+    rows = session.execute(
+        select(Outbox.recipient, func.count())
+        .where(Outbox.recipient.in_(recipients), Outbox.kind == "notice", Outbox.created_at >= since)
+        .group_by(Outbox.recipient)
+    )
+    counts.update({recipient: count for recipient, count in rows})
+    return counts
+
+
+DAY = timedelta(days=1)

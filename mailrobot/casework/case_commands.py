@@ -1,0 +1,213 @@
+"""Effects of staff commands -> the case row, its timeline and the short mails they cause.
+
+Assignment, category, closing and reopening, the extension request to the head and the head's extension
+(through extension.extend_case, shared with `mailrobot cases extend`), the confirmation of each command,
+and the report of refused mail to the head.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailrobot.casework.extension import ExtensionRefused, extend_case
+from mailrobot.casework.records import add_participant
+from mailrobot.casework.staffmail import CaseWork
+from mailrobot.mail.compose import Envelope, compose
+from mailrobot.mail.parse import Parsed
+from mailrobot.mail.tokens import make_message_id
+from mailrobot.regulation.commands import MESSAGES
+from mailrobot.regulation.effects import (
+    Assign,
+    CloseCase,
+    CommandReply,
+    ExtendDeadline,
+    ReopenCase,
+    ReportRefusal,
+    RequestExtension,
+    SetCategory,
+)
+from mailrobot.store.models import Case, Event, Message
+
+log = logging.getLogger(__name__)
+
+# A reopened case waits for an answer again: back to the first open state (models.DONE_STATES are not).
+REOPENED_STATE = "new"
+
+
+class CaseCommands:
+    def __init__(self, work: CaseWork) -> None:
+        self.work = work
+        self.applier = work.applier
+        self.settings = work.settings
+
+    def assign(self, session: Session, case: Case, effect: Assign, now: datetime) -> None:
+        previous = case.assignee
+        case.assignee = effect.address
+        role = self.work.staff.role_of(effect.address) or "operator"
+        add_participant(case, effect.address, role, self.work.staff.organization_of(effect.address), now)
+        session.add(
+            Event(
+                case=case,
+                at=now,
+                kind="assigned",
+                actor=effect.by,
+                detail=f"{previous or '-'} -> {effect.address}",
+            )
+        )
+        if effect.address != effect.by and effect.address != previous:
+            self.work.forward_to(session, case, effect.address, now)
+
+    def set_category(self, session: Session, case: Case, effect: SetCategory, now: datetime) -> None:
+        previous = case.category
+        case.category = effect.name
+        session.add(
+            Event(
+                case=case,
+                at=now,
+                kind="categorized",
+                actor=effect.by,
+                detail=f"{previous or '-'} -> {effect.name}",
+            )
+        )
+
+    def close(self, session: Session, case: Case, effect: CloseCase, now: datetime) -> None:
+        session.add(Event(case=case, at=now, kind="closed", actor=effect.by, detail=f"state {case.state}"))
+        case.state, case.closed_at = "closed", now
+
+    def reopen(self, session: Session, case: Case, effect: ReopenCase, now: datetime) -> None:
+        case.state, case.closed_at = REOPENED_STATE, None
+        session.add(Event(case=case, at=now, kind="reopened", actor=effect.by, detail=f"state {case.state}"))
+
+    def request_extension(
+        self, session: Session, case: Case, effect: RequestExtension, now: datetime
+    ) -> None:
+        """An operator's #extend: recorded (lookup reads it back as pending) and mailed to the head."""
+        session.add(
+            Event(case=case, at=now, kind="extension_requested", actor=effect.by, detail=effect.reason)
+        )
+        new_due_at = self.applier.calendar.due_at(case.received_at, self.settings.robot.extended_days)
+        context = self.work.context(
+            case,
+            operator=effect.by,
+            reason=effect.reason,
+            new_due_at=new_due_at,
+            extended_days=self.settings.robot.extended_days,
+        )
+        for head in effect.heads:
+            add_participant(case, head, "head", None, now)
+        self.work.send_staff(
+            session,
+            case,
+            "extension_request",
+            effect.heads,
+            "extension_request",
+            context,
+            now,
+            token_kind="extreq",
+        )
+
+    def extend(self, session: Session, case: Case, effect: ExtendDeadline, now: datetime) -> None:
+        """The head's resolution: deadline, timeline and the consumer's notice, by extension.extend_case."""
+        try:
+            extend_case(
+                session,
+                self.settings,
+                self.applier.calendar,
+                self.applier.renderer,
+                case,
+                effect.reason,
+                effect.by,
+                now,
+            )
+        except ExtensionRefused as exc:  # decide checked the same rule: only a race gets here
+            session.add(Event(case=case, at=now, kind="extension_refused", actor=effect.by, detail=str(exc)))
+            log.warning("case %s: extension by %s refused: %s", case.number, effect.by, exc)
+            return
+        if effect.requested_by:
+            session.add(
+                Event(
+                    case=case,
+                    at=now,
+                    kind="extension_granted",
+                    actor=effect.by,
+                    detail=f"requested by {effect.requested_by}",
+                )
+            )
+
+    def command_reply(
+        self, session: Session, case: Case, effect: CommandReply, parent: str | None, now: datetime
+    ) -> None:
+        catalogue = MESSAGES.get(self.work.language, MESSAGES["ru"])
+        params = {k: self._show(v) for k, v in effect.params.items()}
+        detail = catalogue[effect.message].format(**params).strip()
+        command = (
+            effect.command
+            if effect.command.startswith("#")
+            else catalogue.get(effect.command, effect.command)
+        )
+        context = {"case_number": case.number, "command": command, "ok": effect.ok, "detail": detail}
+        session.add(
+            Event(
+                case=case,
+                at=now,
+                kind="command" if effect.ok else "command_refused",
+                actor=effect.to,
+                detail=f"{command}: {detail}",
+            )
+        )
+        self.work.send_staff(
+            session,
+            case,
+            "command_reply",
+            (effect.to,),
+            "command_reply",
+            context,
+            now,
+            parent=parent,
+            token_kind="command",
+        )
+
+    def _show(self, value: object) -> str:
+        if isinstance(value, datetime):
+            return self.applier.calendar.local_date(value).strftime("%d.%m.%Y")
+        return "" if value is None else str(value)
+
+    def report_refusal(
+        self,
+        session: Session,
+        row: Message,
+        case: Case | None,
+        effect: ReportRefusal,
+        parsed: Parsed,
+        now: datetime,
+    ) -> None:
+        """Tell the head what was refused and why; the mail itself stays in the database (messages list)."""
+        rendered = self.applier.renderer.render(
+            "refused",
+            self.work.language,
+            {
+                "case_number": case.number if case else "",
+                "sender": parsed.from_addr,
+                "subject": parsed.subject,
+                "reason": effect.reason,
+                "message_id": parsed.message_id or "",
+                "excerpt": parsed.text[:1000],
+            },
+        )
+        secret, domain = self.settings.robot.secret or "", self.settings.mail_domain
+        for head in effect.to:
+            envelope = Envelope(
+                from_address=self.settings.smtp.from_address,
+                from_name=self.settings.smtp.from_name or "mailrobot",
+                to_address=head,
+                message_id=make_message_id(secret, domain, case.number if case else "robot", "refused"),
+                auto_submitted="auto-generated",
+                case_number=case.number if case else None,
+            )
+            self.applier.queue_mail(
+                session, case, "refused_report", envelope, compose(rendered, envelope, now), now
+            )
+        log.warning("message #%s from %s refused: %s", row.id, parsed.from_addr, effect.reason)

@@ -1,0 +1,93 @@
+"""A case's records as the staff side needs them: participants, the consumer's thread, the case's files."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailrobot.mail import compose as mail
+from mailrobot.mail.parse import Attachment
+from mailrobot.store.models import Attachment as StoredAttachment
+from mailrobot.store.models import Case, Message, Outbox, Participant
+
+_INLINE_IMAGE = re.compile(r"^image\d{3}\.(?:png|jpe?g|gif)$", re.IGNORECASE)  # Outlook signature logos
+
+
+def add_participant(
+    case: Case,
+    address: str,
+    role: str,
+    organization: str | None,
+    now: datetime,
+    asked_by: str | None = None,
+) -> Participant:
+    """Make `address` a participant of the case (once); a new #ask names its latest asker.
+
+    Through the relationship: a case registered in this batch has no id until the batch is flushed."""
+    address = address.lower()
+    existing = next((p for p in case.participants if p.address == address), None)
+    if existing is not None:
+        if asked_by:
+            existing.asked_by = asked_by
+        return existing
+    participant = Participant(
+        address=address, role=role, organization=organization, asked_by=asked_by, added_at=now
+    )
+    case.participants.append(participant)
+    return participant
+
+
+def consumer_thread(session: Session, case: Case) -> tuple[str | None, tuple[str, ...]]:
+    """What mail to the consumer answers: their latest message on the case, in the thread of their first
+    one and of the registration notice."""
+    mine = [
+        m.strip("<>")
+        for m in session.scalars(
+            select(Message.message_id)
+            .where(
+                Message.case_id == case.id,
+                Message.status.in_(("case", "followup")),
+                Message.message_id.is_not(None),
+            )
+            .order_by(Message.id)
+        )
+    ]
+    notice = session.scalar(
+        select(Outbox.message_id)
+        .where(Outbox.case_id == case.id, Outbox.kind == "notice")
+        .order_by(Outbox.id)
+        .limit(1)
+    )
+    ids = [*mine[:1], *([notice.strip("<>")] if notice else []), *mine[1:]]
+    ids = list(dict.fromkeys(ids))
+    return (mine[-1] if mine else (ids[-1] if ids else None)), tuple(ids[-10:])
+
+
+def case_attachments(session: Session, case: Case) -> list[Attachment]:
+    """The files the consumer sent with the case's first message (for a specialist asked later)."""
+    first = session.scalar(select(Message.id).where(Message.case_id == case.id).order_by(Message.id).limit(1))
+    if first is None:
+        return []
+    rows = session.scalars(select(StoredAttachment).where(StoredAttachment.message_row_id == first))
+    return [Attachment(a.filename, a.content_type, a.size, a.data) for a in rows]
+
+
+def outgoing_files(attachments: Sequence[Attachment]) -> list[mail.Attachment]:
+    """Attachments to pass on: kept ones (under the size limit), without Outlook's signature images, with
+    ASCII names (compose accepts no other: the consumer's own name may carry anything)."""
+    files = []
+    for number, part in enumerate(attachments, 1):
+        if part.data is None or _INLINE_IMAGE.match(part.filename):
+            continue
+        stem, dot, extension = part.filename.rpartition(".")
+        if not dot:
+            stem, extension = part.filename, ""
+        ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+        ascii_ext = re.sub(r"[^A-Za-z0-9]", "", extension)[:10]
+        name = (ascii_stem or f"attachment-{number}") + (f".{ascii_ext}" if ascii_ext else "")
+        files.append(mail.Attachment(name, part.content_type, part.data))
+    return files

@@ -1,0 +1,189 @@
+"""A case as files, for an auditor or a court request: the case and its timeline, and every mail as .eml.
+
+    DIR/case.json                          the case, its timeline, and an index of the files below
+    DIR/messages/<n>-message-<id>.eml      each message of the case, byte for byte as received
+    DIR/outbox/<n>-<kind>-<state>-<id>.eml each mail the robot wrote for the case, byte for byte as sent
+    DIR/attachments/message-<id>/<n>-<filename>
+    DIR/SHA256SUMS                         `sha256sum -c SHA256SUMS` checks that nothing changed since
+
+Raw mail that retention purged is listed in case.json with `"raw": "purged"` and has no file; each received
+message keeps the SHA-256 taken at intake, so a copy found elsewhere can still be matched against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect, or_, select
+from sqlalchemy.orm import undefer
+
+from mailrobot.store.db import Database
+from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
+
+
+class ExportError(Exception):
+    """The case cannot be exported as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    directory: Path
+    messages: int
+    outbox: int
+    attachments: int
+    purged: int  # mails listed without a file: retention purged them
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    """Every column of a row, JSON-ready, so that a column added later is exported without a change here."""
+    data: dict[str, Any] = {}
+    for attr in inspect(obj).mapper.column_attrs:
+        if attr.key in ("raw", "data"):
+            continue  # the bytes go to files
+        data[attr.key] = _json_value(getattr(obj, attr.key))
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+_UNSAFE = re.compile(r"[^\w.\-() +,=@]+")
+
+
+def safe_filename(name: str, fallback: str = "attachment") -> str:
+    """A file name that stays inside its directory and is readable on any system: no separators, no
+    leading dot, no control characters, at most 100 characters (the extension kept)."""
+    name = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" ._") or fallback
+    if len(name) > 100:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 99 - len(ext)] + "." + ext) if dot and len(ext) <= 10 else name[:100]
+    return name
+
+
+def _version() -> str:
+    try:
+        return version("mailrobot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _Writer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sums: list[tuple[str, str]] = []
+
+    def write(self, relative: str, data: bytes) -> str:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.sums.append((hashlib.sha256(data).hexdigest(), relative))
+        return relative
+
+
+def export_case(db: Database, number: str, out: Path, now: datetime | None = None) -> Exported:
+    """Write case `number` into the new or empty directory `out` (see the module docstring for the layout)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an empty directory: export into a new one")
+    with db.sessions() as session:
+        case = session.scalar(select(Case).where(Case.number == number))
+        if case is None:
+            raise ExportError(f"no case {number}")
+        events = session.scalars(
+            select(Event).where(Event.case_id == case.id).order_by(Event.at, Event.id)
+        ).all()
+        # A case's messages: those filed under it, and any its timeline names (e.g. a duplicate it absorbed).
+        messages = session.scalars(
+            select(Message)
+            .where(
+                or_(
+                    Message.case_id == case.id,
+                    Message.id.in_(select(Event.message_row_id).where(Event.case_id == case.id)),
+                )
+            )
+            .order_by(Message.received_at, Message.id)
+            .options(undefer(Message.raw))
+        ).all()
+        attachments = session.scalars(
+            select(Attachment)
+            .where(Attachment.message_row_id.in_([m.id for m in messages]))
+            .order_by(Attachment.id)
+            .options(undefer(Attachment.data))
+        ).all()
+        outbox = session.scalars(
+            select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id).options(undefer(Outbox.raw))
+        ).all()
+
+        out.mkdir(parents=True, exist_ok=True)
+        files = _Writer(out)
+        purged = 0
+        message_files: dict[int, str | None] = {}
+        message_list = []
+        for n, message in enumerate(messages, 1):
+            entry = _row(message)
+            if message.raw is None:
+                entry["raw"], file = "purged", None
+                purged += 1
+            else:
+                file = files.write(f"messages/{n:04d}-message-{message.id}.eml", message.raw)
+                entry["raw"] = file
+            message_files[message.id] = file
+            entry["attachments"] = []
+            for k, attachment in enumerate((a for a in attachments if a.message_row_id == message.id), 1):
+                item = _row(attachment)
+                if attachment.data is None:
+                    # Which of the two, the database does not record; the auditor gets both.
+                    item["data"] = "missing: over the size limit at intake, or purged by retention"
+                else:
+                    name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
+                    item["data"] = files.write(
+                        f"attachments/message-{message.id}/{k:02d}-{name}", attachment.data
+                    )
+                entry["attachments"].append(item)
+            message_list.append(entry)
+
+        outbox_files: dict[int, str | None] = {}
+        outbox_list = []
+        for n, mail in enumerate(outbox, 1):
+            entry = _row(mail)
+            if mail.raw is None:
+                entry["raw"], file = "purged", None
+                purged += 1
+            else:
+                kind, state = safe_filename(mail.kind, "mail"), safe_filename(mail.state, "state")
+                file = files.write(f"outbox/{n:04d}-{kind}-{state}-{mail.id}.eml", mail.raw)
+                entry["raw"] = file
+            outbox_files[mail.id] = file
+            outbox_list.append(entry)
+
+        timeline = []
+        for event in events:
+            entry = _row(event)
+            if event.message_row_id is not None:
+                entry["message_file"] = message_files.get(event.message_row_id)
+            if event.outbox_id is not None:
+                entry["outbox_file"] = outbox_files.get(event.outbox_id)
+            timeline.append(entry)
+
+        document = {
+            "exported_at": (now or datetime.now(UTC)).isoformat(),
+            "exported_by": f"mailrobot {_version()}",
+            "case": _row(case),
+            "timeline": timeline,
+            "messages": message_list,
+            "outbox": outbox_list,
+        }
+    files.write("case.json", json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
+    (out / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for digest, name in files.sums), "utf-8")
+    return Exported(out, len(messages), len(outbox), len(attachments), purged)

@@ -1,0 +1,185 @@
+"""The monthly report as people get it: the mail's texts, the CSV for Excel, the FAQ draft for the website.
+
+reports.py computes the figures; this module turns them into what is mailed (jobs.py) or written to a
+directory (`mailrobot report monthly --out`).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailrobot.config import Settings
+from mailrobot.jobs.redact import redact
+from mailrobot.jobs.reports import Bar, MonthlyReport, build_report, month_bounds, organization_name
+from mailrobot.mail.render import Rendered, Renderer
+from mailrobot.regulation.deadlines import late_by
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.models import Case
+
+CSV_COLUMNS = {
+    "ru": (
+        "номер", "получено", "категория", "организация", "ответственный", "состояние", "срок", "ответ",
+        "в срок", "просрочка, раб. дней", "частый вопрос №", "тема",
+    ),
+    "kk": (
+        "нөмірі", "келіп түсті", "санаты", "ұйым", "жауапты", "күйі", "мерзімі", "жауап",
+        "мерзімінде", "кешігу, жұмыс күні", "жиі қойылатын сұрақ №", "тақырыбы",
+    ),
+    "en": (
+        "number", "received", "category", "organization", "assignee", "state", "due", "answered",
+        "on time", "late, working days", "top question #", "subject",
+    ),
+}  # fmt: skip
+_YES_NO = {"ru": ("да", "нет"), "kk": ("иә", "жоқ"), "en": ("yes", "no")}
+
+
+def report_csv(
+    session: Session, settings: Settings, calendar: WorkCalendar, report: MonthlyReport, now: datetime
+) -> bytes:
+    """One row per case of the month, for pivot tables: UTF-8 with a BOM and ';' as Excel expects in a
+    Russian or Kazakh locale.  Subjects are redacted: the PR department gets this file too."""
+    language = settings.robot.default_language
+    yes, no = _YES_NO.get(language, _YES_NO["en"])
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS.get(language, CSV_COLUMNS["en"]))
+    start, end = month_bounds(calendar, report.month)
+    rows = session.execute(
+        select(
+            Case.id, Case.number, Case.received_at, Case.category, Case.organization, Case.assignee,
+            Case.state, Case.due_at, Case.answered_at, Case.closed_at, Case.subject,
+        )
+        .where(Case.received_at >= start, Case.received_at < end)
+        .order_by(Case.received_at, Case.id)
+    )  # fmt: skip
+    local = calendar.zone
+    for r in rows:
+        if r.answered_at is not None:
+            on_time = yes if r.answered_at <= r.due_at else no
+            late = late_by(calendar, r.due_at, r.answered_at) if r.answered_at > r.due_at else 0
+        elif r.closed_at is None and r.due_at < now:
+            on_time, late = no, late_by(calendar, r.due_at, now)
+        else:
+            on_time, late = "", 0
+        writer.writerow(
+            [
+                r.number,
+                f"{r.received_at.astimezone(local):%Y-%m-%d %H:%M}",
+                _cell(r.category or ""),
+                _cell(organization_name(settings, r.organization, language)),
+                _cell(r.assignee or ""),
+                r.state,
+                f"{r.due_at.astimezone(local):%Y-%m-%d %H:%M}",
+                f"{r.answered_at.astimezone(local):%Y-%m-%d %H:%M}" if r.answered_at else "",
+                on_time,
+                late if late else "",
+                report.topics.get(r.id, ""),
+                _cell(_redacted_subject(r.subject, language)),
+            ]
+        )
+    return out.getvalue().encode("utf-8")
+
+
+@functools.lru_cache(maxsize=4096)  # subjects repeat ("Обращение", "Вопрос", "Перерасчёт")
+def _redacted_subject(subject: str, language: str) -> str:
+    return redact(subject, language)
+
+
+def _cell(value: str) -> str:
+    # A cell starting with = + - @ is a formula to Excel: a consumer's subject must stay text.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def report_context(report: MonthlyReport, settings: Settings, language: str) -> dict[str, Any]:
+    """The templates' view of the report (monthly_report and faq)."""
+    decided = report.on_time + report.late + report.pending
+    rate = report.on_time_rate
+
+    def pct(part: int) -> int:
+        return round(100 * part / decided) if decided else 0
+
+    return {
+        "month": report.month,
+        "company_name": settings.company_name(language),
+        "totals": {
+            "received": report.received,
+            "answered": report.answered,
+            "on_time": report.on_time,
+            "late": report.late,
+            "pending": report.pending,
+            "on_time_rate": None if rate is None else round(100 * rate),
+            "median_hours": None if report.median_hours is None else round(report.median_hours, 1),
+            "median_working_days": report.median_working_days,
+        },
+        "status_widths": {
+            "on_time": pct(report.on_time),
+            "late": pct(report.late),
+            "pending": pct(report.pending),
+        },
+        "by_category": [_bar(b) for b in report.by_category],
+        "by_organization": [_bar(b) for b in report.by_organization],
+        "top_questions": [
+            {
+                "rank": q.rank,
+                "count": q.count,
+                "share": round(100 * q.share),
+                "width": q.width,
+                "question": q.question,
+                "answer": q.answer,
+                "case_numbers": list(q.case_numbers),
+            }
+            for q in report.top_questions
+        ],
+        "late_cases": [
+            {
+                "number": c.number,
+                "subject": c.subject,
+                "assignee": c.assignee,
+                "due_at": c.due_at,
+                "answered_at": c.answered_at,
+                "late_by": c.late_by,
+            }
+            for c in report.late_cases
+        ],
+        "late_total": report.late,
+    }
+
+
+def _bar(bar: Bar) -> dict[str, Any]:
+    return {"label": bar.label, "count": bar.count, "share": round(100 * bar.share), "width": bar.width}
+
+
+@dataclass(frozen=True)
+class ReportOutput:
+    """The report as it is mailed and written: the mail's texts, the CSV and the FAQ draft."""
+
+    report: MonthlyReport
+    mail: Rendered
+    csv: bytes
+    faq: Rendered
+
+
+def produce(
+    session: Session,
+    settings: Settings,
+    calendar: WorkCalendar,
+    renderer: Renderer,
+    month: date,
+    now: datetime,
+) -> ReportOutput:
+    """Build the month's report and render everything that goes out with it."""
+    report = build_report(session, settings, calendar, renderer, month, now)
+    language = settings.robot.default_language
+    context = report_context(report, settings, language)
+    faq_draft = renderer.render("faq", language, context)
+    mail = renderer.render("monthly_report", language, context | {"faq_title": faq_draft.subject})
+    return ReportOutput(report, mail, report_csv(session, settings, calendar, report, now), faq_draft)

@@ -1,0 +1,286 @@
+"""The monthly report for the head and the PR department (regulation 4.3.11), and its FAQ draft (4.3.1).
+
+For one calendar month (local time) of registered cases: how many, by category and organization, how many
+answered on time, the median time to answer, the late ones, and the most frequent questions with an answer
+that was given.  Counts come from SQL aggregates over the month's range of the received_at index; only the
+texts for the question clustering are read row by row (subject and the start of the body, streamed).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from mailrobot.config import Settings
+from mailrobot.jobs import faq
+from mailrobot.jobs.answers import find_answers
+from mailrobot.jobs.redact import redact
+from mailrobot.mail.render import Renderer
+from mailrobot.regulation.deadlines import day_bounds, late_by
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.models import Case
+
+log = logging.getLogger(__name__)
+
+LATE_LIST_LIMIT = 100  # late cases listed in the mail; the CSV has them all
+QUESTION_CHARS = 1000  # of each body read for the clustering: questions come first
+MEMBERS_FOR_TEXT = 20  # a topic's most typical cases considered for its wording
+MEMBERS_FOR_ANSWER = 200  # ... and searched for an answer
+MIN_TOPIC_SIZE = 2  # a question asked once is not a frequent one
+
+
+# -- months ----------------------------------------------------------------------------------------------
+
+
+def parse_month(value: str) -> date:
+    """ "2026-10" -> date(2026, 10, 1); ValueError for anything else."""
+    try:
+        parsed = datetime.strptime(value.strip(), "%Y-%m")
+    except ValueError:
+        raise ValueError(f"not a month: {value!r} (want YYYY-MM, e.g. 2026-10)") from None
+    return parsed.date()
+
+
+def previous_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def first_working_day(calendar: WorkCalendar, month: date) -> date:
+    """The first working day of `month`: the day the previous month's report is due."""
+    return calendar.next_working_day(month - timedelta(days=1))
+
+
+def month_bounds(calendar: WorkCalendar, month: date) -> tuple[datetime, datetime]:
+    """The local calendar month as [start, end) aware datetimes."""
+    return day_bounds(calendar, month)[0], day_bounds(calendar, next_month(month))[0]
+
+
+# -- the report's values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart: a label, its count, its share of the month, its length relative to the longest."""
+
+    label: str
+    count: int
+    share: float
+    width: int
+
+
+@dataclass(frozen=True)
+class TopQuestion:
+    rank: int
+    count: int
+    share: float
+    width: int
+    question: str  # redacted
+    answer: str  # redacted; "" when no answer was found
+    language: str
+    case_numbers: tuple[str, ...]  # a few examples, for the head
+
+
+@dataclass(frozen=True)
+class LateCase:
+    number: str
+    subject: str
+    assignee: str
+    due_at: datetime
+    answered_at: datetime | None
+    late_by: int  # working days
+
+
+@dataclass
+class MonthlyReport:
+    month: date
+    generated_at: datetime
+    received: int = 0
+    answered: int = 0
+    on_time: int = 0
+    late: int = 0  # answered late, or unanswered past the deadline
+    pending: int = 0  # unanswered, deadline still ahead
+    median_hours: float | None = None
+    median_working_days: float | None = None
+    by_category: list[Bar] = field(default_factory=list)
+    by_organization: list[Bar] = field(default_factory=list)
+    top_questions: list[TopQuestion] = field(default_factory=list)
+    late_cases: list[LateCase] = field(default_factory=list)
+    topics: dict[int, int] = field(default_factory=dict)  # case id -> rank of its top question
+
+    @property
+    def period(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Answered on time among the cases whose outcome is known (answered, or late unanswered)."""
+        decided = self.on_time + self.late
+        return self.on_time / decided if decided else None
+
+
+def bars(counts: Mapping[str, int], total: int) -> list[Bar]:
+    """Chart bars, largest first; lengths relative to the largest, so the chart uses its whole width."""
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = ordered[0][1] if ordered else 0
+    return [
+        Bar(label, count, count / total if total else 0.0, round(100 * count / top) if top else 0)
+        for label, count in ordered
+    ]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# -- collecting ------------------------------------------------------------------------------------------
+
+
+def build_report(
+    session: Session,
+    settings: Settings,
+    calendar: WorkCalendar,
+    renderer: Renderer,
+    month: date,
+    now: datetime,
+) -> MonthlyReport:
+    """The report for the cases registered in `month` (local time), as known at `now`."""
+    start, end = month_bounds(calendar, month)
+    in_month = and_(Case.received_at >= start, Case.received_at < end)
+    unanswered = and_(Case.answered_at.is_(None), Case.closed_at.is_(None))
+    late = or_(Case.answered_at > Case.due_at, and_(unanswered, Case.due_at < now))
+    report = MonthlyReport(month=month, generated_at=now)
+
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(Case.answered_at),
+            func.sum(case((Case.answered_at <= Case.due_at, 1), else_=0)),
+            func.sum(case((late, 1), else_=0)),
+            func.sum(case((and_(unanswered, Case.due_at >= now), 1), else_=0)),
+        ).where(in_month)
+    ).one()
+    report.received, report.answered = row[0], row[1]
+    report.on_time, report.late, report.pending = row[2] or 0, row[3] or 0, row[4] or 0
+    if not report.received:
+        return report
+
+    language = settings.robot.default_language
+    categories = session.execute(select(Case.category, func.count()).where(in_month).group_by(Case.category))
+    report.by_category = bars({c or "": n for c, n in categories}, report.received)
+    organizations = session.execute(
+        select(Case.organization, func.count()).where(in_month).group_by(Case.organization)
+    )
+    report.by_organization = bars(
+        {organization_name(settings, o, language): n for o, n in organizations}, report.received
+    )
+
+    hours: list[float] = []
+    days: list[float] = []
+    for received_at, answered_at in session.execute(
+        select(Case.received_at, Case.answered_at).where(in_month, Case.answered_at.is_not(None))
+    ):
+        hours.append((answered_at - received_at).total_seconds() / 3600)
+        days.append(
+            calendar.working_days_between(calendar.local_date(received_at), calendar.local_date(answered_at))
+        )
+    report.median_hours, report.median_working_days = median(hours), median(days)
+
+    report.late_cases = [
+        LateCase(
+            number=c.number,
+            subject=redact(c.subject, language),
+            assignee=c.assignee or "",
+            due_at=c.due_at,
+            answered_at=c.answered_at,
+            late_by=late_by(calendar, c.due_at, c.answered_at or now),
+        )
+        for c in session.execute(
+            select(Case.number, Case.subject, Case.assignee, Case.due_at, Case.answered_at)
+            .where(in_month, late)
+            .order_by(Case.due_at, Case.number)
+            .limit(LATE_LIST_LIMIT)
+        )
+    ]
+    _top_questions(session, settings, renderer, report, in_month)
+    return report
+
+
+def organization_name(settings: Settings, code: str | None, language: str) -> str:
+    """The organization's name for people ("" when the case has none yet)."""
+    if not code:
+        return ""
+    org = settings.organizations.get(code)
+    if org is None:
+        return code
+    return org.names.get(language) or org.name
+
+
+def _top_questions(
+    session: Session, settings: Settings, renderer: Renderer, report: MonthlyReport, in_month: Any
+) -> None:
+    """Cluster the month's questions and describe the largest clusters."""
+
+    def items() -> Any:
+        rows = session.execute(
+            select(Case.id, Case.subject, func.substr(Case.body, 1, QUESTION_CHARS)).where(in_month)
+        )
+        for case_id, subject, body in rows:
+            yield case_id, faq.tokens(faq.question_text(subject, body or ""))
+
+    clusters = [c for c in faq.cluster(items(), settings.jobs.report_similarity) if c.size >= MIN_TOPIC_SIZE]
+    clusters = clusters[: settings.jobs.report_top_questions]
+    top = clusters[0].size if clusters else 0
+    for rank, topic in enumerate(clusters, start=1):
+        question, language, numbers = _wording(session, topic.members[:MEMBERS_FOR_TEXT], settings)
+        answer = _answer(session, settings, renderer, topic.members[:MEMBERS_FOR_ANSWER])
+        report.top_questions.append(
+            TopQuestion(
+                rank=rank,
+                count=topic.size,
+                share=topic.size / report.received,
+                width=round(100 * topic.size / top),
+                question=question,
+                answer=answer,
+                language=language,
+                case_numbers=numbers,
+            )
+        )
+        for case_id in topic.members:
+            report.topics[case_id] = rank
+
+
+def _wording(session: Session, ids: list[int], settings: Settings) -> tuple[str, str, tuple[str, ...]]:
+    """The topic's question as one consumer asked it: the shortest clear wording among its typical cases."""
+    rows = session.execute(
+        select(Case.id, Case.number, Case.subject, Case.body, Case.requester_name, Case.language).where(
+            Case.id.in_(ids)
+        )
+    ).all()
+    by_id = {r.id: r for r in rows}
+    ordered = [by_id[i] for i in ids if i in by_id]
+    candidates = [(faq.question_text(r.subject, r.body), r) for r in ordered]
+    clear = [c for c in candidates if len(c[0]) >= 20] or candidates
+    text, chosen = min(clear, key=lambda c: len(c[0]))
+    question = redact(text, chosen.language, names=(chosen.requester_name,))
+    return question, chosen.language or settings.robot.default_language, tuple(r.number for r in ordered[:5])
+
+
+def _answer(session: Session, settings: Settings, renderer: Renderer, ids: list[int]) -> str:
+    """An answer given to one of the topic's cases (the most typical case that has one), redacted."""
+    answers = find_answers(session, settings, renderer, ids)
+    for case_id in ids:
+        found = answers.get(case_id)
+        if found:
+            return redact(faq.answer_text(found.text), found.language, names=found.names)
+    return ""

@@ -1,0 +1,145 @@
+"""Prometheus metrics: what an admin alerts on (mail stuck, deadlines missed, a dead mailbox connection).
+
+Counters (messages by outcome, IMAP reconnects, SMTP results) live in the process and restart at zero, as
+Prometheus expects of counters.  The gauges about cases and the outbox are read from the database at each
+scrape, so they are right after a restart and whichever daemon answers.
+
+prometheus_client is a plain dependency, not an extra: it is pure Python with no dependencies of its own,
+and an admin who turns `[metrics] enabled` on should not have to reinstall first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import start_http_server
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from mailrobot.store.db import Database
+from mailrobot.store.models import Case, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+# Outcomes shown at 0 before the first message, so rate() and alerts work from the start.
+OUTCOMES = ("case", "followup", "ignored", "duplicate", "quarantined")
+# Cases in these states wait for nobody; every other state is open and has a deadline.
+DONE_STATES = ("answered", "closed")
+
+
+class Metrics:
+    """The robot's numbers; `serve()` exposes them on http://address:port/metrics."""
+
+    def __init__(
+        self, db: Database, clock: Callable[[], float] = time.monotonic, now: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.now = now
+        self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "mailrobot_messages",
+            "Messages taken from the mailbox, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in OUTCOMES:
+            self.messages.labels(outcome)
+        self.imap_reconnects = Counter(
+            "mailrobot_imap_reconnects",
+            "Times the IMAP connection was lost or refused",
+            registry=self.registry,
+        )
+        self.smtp_sent = Counter(
+            "mailrobot_smtp_sent", "Mails the SMTP server accepted", registry=self.registry
+        )
+        self.smtp_failures = Counter(
+            "mailrobot_smtp_failures",
+            "SMTP delivery attempts that failed (retried later or given up)",
+            registry=self.registry,
+        )
+        self._started = clock()
+        self._last_sync: float | None = None
+        self.registry.register(_DatabaseCollector(self))
+        self._server: WSGIServer | None = None
+
+    def count_outcomes(self, statuses: Iterable[str]) -> None:
+        for status in statuses:
+            self.messages.labels(status).inc()
+
+    def count_sends(self, sent: int, failed: int) -> None:
+        self.smtp_sent.inc(sent)
+        self.smtp_failures.inc(failed)
+
+    def mailbox_synced(self) -> None:
+        """The mailbox was read to the end just now."""
+        self._last_sync = self.clock()
+
+    def sync_age(self) -> float:
+        """Seconds since the mailbox was last read to the end (since start, before the first time)."""
+        return self.clock() - (self._last_sync if self._last_sync is not None else self._started)
+
+    def serve(self, address: str, port: int) -> int:
+        """Start the HTTP endpoint in a thread; returns the port (useful with port 0)."""
+        try:
+            server, _thread = start_http_server(port, addr=address, registry=self.registry)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot serve metrics on {address}:{port}: {exc.strerror}") from None
+        self._server = server
+        bound = int(server.server_port)
+        log.info("metrics on http://%s:%s/metrics", address, bound)
+        return bound
+
+    def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+class _DatabaseCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "mailrobot_mailbox_sync_age_seconds",
+            "Seconds since the mailbox was last read to the end (grows while IMAP hangs or is down)",
+            value=self.metrics.sync_age(),
+        )
+        try:
+            values = self._read()
+        except Exception as exc:  # a scrape must answer even while the database is away
+            log.warning("metrics: cannot read the database: %s", exc)
+            yield GaugeMetricFamily("mailrobot_database_up", "1 if the database answered the scrape", value=0)
+            return
+        yield GaugeMetricFamily("mailrobot_database_up", "1 if the database answered the scrape", value=1)
+        for name, help_text, value in values:
+            yield GaugeMetricFamily(name, help_text, value=value)
+
+    def _read(self) -> list[tuple[str, str, float]]:
+        now = self.metrics.now()
+        open_case = Case.state.not_in(DONE_STATES)
+        with self.metrics.db.sessions() as session, session.begin():
+            open_cases = session.scalar(select(func.count(Case.id)).where(open_case)) or 0
+            overdue = session.scalar(select(func.count(Case.id)).where(open_case, Case.due_at < now)) or 0
+            backlog, oldest = session.execute(
+                select(func.count(Outbox.id), func.min(Outbox.created_at)).where(Outbox.state == "pending")
+            ).one()
+            failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=now.tzinfo)  # func.min() bypasses the UTC column type
+        age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        return [
+            ("mailrobot_cases_open", "Cases waiting for an answer", open_cases),
+            ("mailrobot_cases_overdue", "Open cases past their due date", overdue),
+            ("mailrobot_outbox_backlog", "Mails waiting in the outbox to be sent", backlog or 0),
+            ("mailrobot_outbox_oldest_age_seconds", "Age of the oldest mail waiting in the outbox", age),
+            ("mailrobot_outbox_failed", "Mails given up after their last attempt", failed),
+        ]

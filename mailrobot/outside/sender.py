@@ -1,0 +1,368 @@
+"""The outbox sender: drains pending mail over SMTP with retry and backoff.
+
+A row is marked sent only after the server accepted it; a crash in between resends the same bytes with the
+same Message-ID, which is the worst the crash rule allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailrobot.config import SmtpSettings
+from mailrobot.outside.oauth import token_source, with_fresh_token, xoauth2
+from mailrobot.store.db import Database
+from mailrobot.store.models import Event, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+# What a failed attempt's last_error starts with when the server refused our own settings (MAIL FROM or
+# AUTH): retried like any temporary failure, and `doctor` fails on it, since an admin must act.
+CONFIGURATION_REFUSED = "configuration refused: "
+
+
+class PermanentFailure(Exception):
+    """The server refused this mail or recipient for good (5xx to RCPT TO or DATA): retrying will not help."""
+
+
+class TemporaryFailure(Exception):
+    """Worth another attempt later: the mail is fine, the server (or our settings for it) is not."""
+
+    def __init__(self, message: str, configuration: bool = False) -> None:
+        super().__init__(CONFIGURATION_REFUSED + message if configuration else message)
+        self.configuration = configuration
+
+
+class SmtpConnection:
+    """One kept-open SMTP connection, reopened when the server drops it."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.client: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.settings.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def open(self) -> smtplib.SMTP:
+        """A connected client, logged in with the password or (auth = "oauth2") with AUTH XOAUTH2."""
+        if self.settings.auth == "oauth2":
+            return with_fresh_token(
+                token_source(self.settings),
+                self._open,
+                lambda exc: isinstance(exc, smtplib.SMTPAuthenticationError),
+            )
+        return self._open(None)
+
+    def _open(self, token: str | None) -> smtplib.SMTP:
+        s = self.settings
+        client: smtplib.SMTP
+        if s.security == "ssl":
+            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.security == "starttls":
+                client.starttls(context=self._context())
+            if token is not None:
+                client.ehlo_or_helo_if_needed()
+                initial = xoauth2(s.username or "", token)
+                # A refused token comes back as a 334 challenge carrying a JSON error; the empty answer
+                # makes the server finish with 535, which smtplib raises as SMTPAuthenticationError.
+                client.auth("XOAUTH2", lambda challenge=None: initial if challenge is None else "")
+            elif s.username:
+                client.login(s.username, s.password or "")
+        except Exception:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
+        return client
+
+    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+        """Hand one mail to the server; raises PermanentFailure or TemporaryFailure (never anything else)."""
+        for attempt in (1, 2):
+            fresh = self.client is None
+            try:
+                if self.client is None:
+                    self.client = self.open()
+                refused = self.client.sendmail(mail_from, [recipient], raw)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients.get(recipient, (550, b"refused"))
+                raise _reply_failure("RCPT TO", code, text) from None
+            except smtplib.SMTPDataError as exc:
+                self.close()
+                raise _reply_failure("DATA", exc.smtp_code, exc.smtp_error) from None
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPAuthenticationError) as exc:
+                self.close()
+                step = "MAIL FROM" if isinstance(exc, smtplib.SMTPSenderRefused) else "AUTH"
+                raise TemporaryFailure(f"{step}: {_reply(exc.smtp_code, exc.smtp_error)}", True) from None
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise TemporaryFailure(_reply(exc.smtp_code, exc.smtp_error)) from None
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:  # OSError: refused, timeout, TLS
+                self.close()
+                if attempt == 2 or fresh:
+                    raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+                continue  # the kept-open connection may have been closed by the server while idle
+            except smtplib.SMTPException as exc:
+                self.close()
+                raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+            if refused:
+                code, text = refused[recipient]
+                raise _reply_failure("RCPT TO", code, text)
+            return
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.client.quit()
+            self.client = None
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+def _reply_failure(step: str, code: int, text: bytes | str) -> Exception:
+    """A reply to RCPT TO or DATA: 5xx refuses this mail for good, anything else is worth a retry."""
+    message = f"{step}: {_reply(code, text)}"
+    return PermanentFailure(message) if 500 <= code < 600 else TemporaryFailure(message)
+
+
+def retry_delay(settings: SmtpSettings, attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: doubling, capped at retry_max_seconds."""
+    seconds = settings.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
+    return timedelta(seconds=min(seconds, settings.retry_max_seconds))
+
+
+def expired(settings: SmtpSettings, created_at: datetime, now: datetime) -> bool:
+    """True once a mail has waited in the queue longer than smtp.max_queue_days."""
+    return now - created_at >= timedelta(days=settings.max_queue_days)
+
+
+@dataclass(frozen=True)
+class Result:
+    outbox_id: int
+    error: str | None
+    permanent: bool = False
+
+
+class OutboxSender:
+    """Sends due outbox rows over a few kept-open connections and records each attempt."""
+
+    def __init__(self, db: Database, settings: SmtpSettings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self._local = threading.local()
+        self._connections: list[SmtpConnection] = []
+        self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=settings.connections, thread_name_prefix="smtp")
+        # Set on shutdown: sends in flight finish and are recorded, the rest of the batch waits for the next
+        # start (not counted as an attempt), so SIGTERM is quick and loses no record of a send.
+        self.stopping = threading.Event()
+
+    def _connection(self) -> SmtpConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = SmtpConnection(self.settings)
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _send_one(self, outbox_id: int, recipient: str, raw: bytes) -> Result:
+        try:
+            self._connection().send(self.settings.from_address, recipient, raw)
+        except PermanentFailure as exc:
+            return Result(outbox_id, str(exc), permanent=True)
+        except TemporaryFailure as exc:
+            return Result(outbox_id, str(exc))
+        except Exception as exc:  # a bug or an unexpected library error: never lose the row over it
+            log.exception("sending outbox row %s raised", outbox_id)
+            return Result(outbox_id, f"{type(exc).__name__}: {exc}")
+        return Result(outbox_id, None)
+
+    def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
+        query = (
+            select(Outbox.id, Outbox.recipient, Outbox.raw)
+            .where(Outbox.state == "pending", Outbox.next_attempt_at <= self.clock())
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit)
+        )
+        if claim:
+            # NO KEY UPDATE, not UPDATE: an event row that references an outbox row (a foreign key takes
+            # KEY SHARE) must not wait for a send.  SKIP LOCKED: a second sender takes other rows or none.
+            query = query.with_for_update(skip_locked=True, key_share=True)
+        return [(r.id, r.recipient, r.raw) for r in session.execute(query).all()]
+
+    def drain_once(self, limit: int = 200) -> tuple[int, int]:
+        """Send up to `limit` due mails; returns (sent, failed attempts)."""
+        if self.db.is_sqlite:
+            # SQLite has one write lock for the whole database: never hold it while talking SMTP.  Only one
+            # daemon runs on a SQLite file (leader.py), so no one else sends these rows meanwhile.
+            with self.db.transaction() as session:
+                batch = self.due(session, limit)
+            results = self._send_all(batch)
+            if results:
+                with self.db.transaction() as session:
+                    self._record(session, results)
+        else:
+            # PostgreSQL: only the leader sends, and as a second guard its rows stay claimed (row locks)
+            # while they are sent and recorded.  A crash rolls the claim back at once: the rows are due
+            # again, and resending one that had left is the crash rule's "same Message-ID" case.
+            with self.db.transaction() as session:
+                results = self._send_all(self.due(session, limit, claim=True))
+                if results:
+                    self._record(session, results)
+        failed = sum(1 for r in results if r.error)
+        return len(results) - failed, failed
+
+    def _send_all(self, batch: list[tuple[int, str, bytes]]) -> list[Result]:
+        results = self.pool.map(lambda row: None if self.stopping.is_set() else self._send_one(*row), batch)
+        return [r for r in results if r is not None]
+
+    def drain(self) -> tuple[int, int]:
+        """Send everything that is due now (mail that fails is left for its next attempt)."""
+        sent = failed = 0
+        while True:
+            s, f = self.drain_once()
+            sent, failed = sent + s, failed + f
+            if s + f == 0 or s == 0 or self.stopping.is_set():
+                return sent, failed
+
+    def _record(self, session: Session, results: list[Result]) -> None:
+        now = self.clock()
+        rows = {
+            r.id: r
+            for r in session.scalars(select(Outbox).where(Outbox.id.in_([x.outbox_id for x in results])))
+        }
+        for result in results:
+            self._record_one(session, rows[result.outbox_id], result, now)
+
+    def _record_one(self, session: Session, row: Outbox, result: Result, now: datetime) -> None:
+        row.attempts += 1
+        if result.error is None:
+            row.state, row.sent_at, row.last_error = "sent", now, None
+            kind, detail = f"{row.kind}_sent", f"to {row.recipient} {row.message_id}"
+            log.info("%s %s sent to %s (case id %s)", row.kind, row.message_id, row.recipient, row.case_id)
+        elif result.permanent or expired(self.settings, row.created_at, now):
+            error = result.error if result.permanent else (
+                f"still undelivered after {self.settings.max_queue_days:g} days in the queue; "
+                f"last error: {result.error}"
+            )
+            row.state, row.last_error = "failed", error
+            kind, detail = f"{row.kind}_failed", f"to {row.recipient}: {error}"
+            log.error("%s %s to %s failed for good: %s", row.kind, row.message_id, row.recipient, error)
+        else:
+            delay = retry_delay(self.settings, row.attempts)
+            row.next_attempt_at, row.last_error = now + delay, result.error
+            log.warning(
+                "%s %s to %s: attempt %s failed (%s); next at %s",
+                row.kind,
+                row.message_id,
+                row.recipient,
+                row.attempts,
+                result.error,
+                row.next_attempt_at.isoformat(),
+            )
+            return
+        if row.case_id is not None:
+            session.add(Event(case_id=row.case_id, at=now, kind=kind, outbox_id=row.id, detail=detail))
+
+    def backlog(self) -> int:
+        with self.db.sessions() as session, session.begin():
+            pending = select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
+            return session.scalar(pending) or 0
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for conn in self._connections:
+            conn.close()
+
+
+# -- the queue as admins see it (`mailrobot outbox`, doctor) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    id: int
+    case_number: str | None
+    kind: str
+    recipient: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+def list_queue(session: Session, failed_only: bool = False, limit: int = 1000) -> list[QueuedMail]:
+    """Mail not sent yet (pending and failed), or only the failed, oldest first."""
+    from mailrobot.store.models import Case
+
+    states = ("failed",) if failed_only else ("pending", "failed")
+    rows = session.execute(
+        select(Outbox, Case.number)
+        .outerjoin(Case, Case.id == Outbox.case_id)
+        .where(Outbox.state.in_(states))
+        .order_by(Outbox.id)
+        .limit(limit)
+    ).all()
+    return [
+        QueuedMail(
+            o.id, number, o.kind, o.recipient, o.state, o.attempts, o.created_at,
+            o.next_attempt_at if o.state == "pending" else None, o.last_error,
+        )
+        for o, number in rows
+    ]  # fmt: skip
+
+
+def retry(session: Session, ids: list[int] | None, now: datetime) -> list[int]:
+    """Make failed mail (the given ids, or all failed when None) due now, with a fresh queue lifetime; the
+    timeline of its case says so.  Returns the ids that were failed and are pending again."""
+    query = select(Outbox).where(Outbox.state == "failed")
+    if ids is not None:
+        query = query.where(Outbox.id.in_(ids))
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.state, row.next_attempt_at, row.created_at = "pending", now, now
+        if row.case_id is not None:
+            detail = f"to {row.recipient}, after: {row.last_error}"
+            session.add(Event(case_id=row.case_id, at=now, kind=f"{row.kind}_retried", outbox_id=row.id,
+                              detail=detail))  # fmt: skip
+    return [r.id for r in rows]
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    pending: int
+    failed: int
+    oldest_pending: datetime | None
+    configuration_error: str | None  # the last "MAIL FROM / AUTH refused" reply, when mail waits on it
+
+
+def queue_health(session: Session) -> QueueHealth:
+    pending, oldest = session.execute(
+        select(func.count(Outbox.id), func.min(Outbox.created_at)).where(Outbox.state == "pending")
+    ).one()
+    failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
+    refused = session.scalar(
+        select(Outbox.last_error)
+        .where(Outbox.state == "pending", Outbox.last_error.startswith(CONFIGURATION_REFUSED))
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
+    return QueueHealth(pending or 0, failed, oldest, refused)

@@ -1,0 +1,238 @@
+"""Verdict + parsed message + policy -> the effects to apply.  Pure: this is where the regulation lives."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailrobot.mail.forwarded import clean_subject
+from mailrobot.mail.language import detect_language
+from mailrobot.mail.parse import Attachment, Parsed
+from mailrobot.mail.quotes import strip_reply
+from mailrobot.regulation.classify import Facts, Kind, Verdict
+from mailrobot.regulation.commands import decide_staff_reply
+from mailrobot.regulation.effects import AddEvent, CaseEffect, OnCase, ReportRefusal, RouteCase, TellStaff
+from mailrobot.regulation.routing import Mail, Routing
+
+# Strict on purpose: a requester address goes into an outgoing To: header.
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+BODY_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    default_language: str = "ru"
+    notices_per_sender_per_day: int = 5
+    routing: Routing | None = None  # None: cases are registered and noticed, not forwarded
+
+
+@dataclass(frozen=True)
+class RecordMessage:
+    status: str  # case | followup | reply | refused | ignored | quarantined
+    reason: str
+
+
+@dataclass(frozen=True)
+class RegisterCase:
+    requester: str
+    requester_name: str
+    subject: str
+    body: str
+    language: str
+    channel: str = "email"  # email | webform | forwarded
+    forwarded_by: str | None = None
+    parent_case_id: int | None = None  # a follow-up to a long-closed case opens a new, linked one
+    attachments: tuple[Attachment, ...] | None = None  # None: the message's own
+
+
+@dataclass(frozen=True)
+class QueueNotice:
+    """The registration notice (regulation 4.3.3) to the requester of the case just registered."""
+
+    # For a forwarded-in mail the notice answers the consumer's original, not the employee's forward.
+    in_reply_to: str | None = None
+    thread_on_message: bool = True  # False: thread on `in_reply_to` alone
+
+
+@dataclass(frozen=True)
+class SkipNotice:
+    reason: str
+
+
+Effect = RecordMessage | RegisterCase | QueueNotice | SkipNotice | CaseEffect
+
+
+def is_mailable(address: str) -> bool:
+    return bool(_ADDRESS.match(address)) and len(address) <= 254
+
+
+def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
+    """The effects of one incoming message."""
+    match verdict.kind:
+        case Kind.AUTOMATIC:
+            return [RecordMessage("ignored", verdict.reason)]
+        case Kind.NO_SENDER:
+            return [RecordMessage("quarantined", verdict.reason)]
+        case Kind.REFUSED:
+            return _refuse(verdict, parsed, facts)
+        case Kind.FOLLOWUP:
+            return _followup(verdict, parsed, facts, policy)
+        case Kind.OPERATOR_REPLY | Kind.SPECIALIST_REPLY | Kind.HEAD_REPLY:
+            return _staff_reply(verdict, parsed, facts)
+        case Kind.FORWARDED_IN:
+            return _forwarded_in(verdict, parsed, facts, policy)
+        case Kind.WEBFORM:
+            return _webform(verdict, parsed, facts, policy)
+    return _new_case(verdict, parsed, facts, policy)
+
+
+def _new_case(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
+    language = detect_language(f"{parsed.subject}\n{parsed.text}", policy.default_language)
+    register = RegisterCase(
+        requester=parsed.from_addr,
+        requester_name=parsed.from_name,
+        subject=parsed.subject,
+        body=parsed.text[:BODY_LIMIT],
+        language=language,
+    )
+    return _register(verdict.reason, register, QueueNotice(), parsed, facts, policy)
+
+
+def _webform(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
+    assert facts.webform is not None
+    address, name = facts.webform
+    language = detect_language(f"{parsed.subject}\n{parsed.text}", policy.default_language)
+    register = RegisterCase(address, name, parsed.subject, parsed.text[:BODY_LIMIT], language, "webform")
+    # The form's own Message-ID means nothing to the consumer: the notice starts a thread of its own.
+    return _register(verdict.reason, register, QueueNotice(thread_on_message=False), parsed, facts, policy)
+
+
+def _forwarded_in(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
+    original = facts.forwarded
+    assert original is not None
+    language = detect_language(f"{original.subject}\n{original.text}", policy.default_language)
+    register = RegisterCase(
+        requester=original.sender,
+        requester_name=original.sender_name,
+        subject=original.subject,
+        body=original.text[:BODY_LIMIT],
+        language=language,
+        channel="forwarded",
+        forwarded_by=parsed.from_addr,
+        attachments=original.attachments,
+    )
+    notice = QueueNotice(in_reply_to=original.message_id, thread_on_message=False)
+    return _register(verdict.reason, register, notice, parsed, facts, policy)
+
+
+def _register(
+    reason: str, register: RegisterCase, notice: QueueNotice, parsed: Parsed, facts: Facts, policy: Policy
+) -> list[Effect]:
+    effects: list[Effect] = [RecordMessage("case", reason), register]
+    effects.append(_notice_or_skip(register.requester, notice, facts, policy))
+    route = _route(register, parsed, policy)
+    if route is not None:
+        effects.append(route)
+    return effects
+
+
+def _route(register: RegisterCase, parsed: Parsed, policy: Policy) -> RouteCase | None:
+    routing = policy.routing
+    if routing is None:
+        return None
+    mail = Mail(
+        subject=register.subject,
+        body=register.body,
+        sender=register.requester,
+        recipients=(*parsed.to, *parsed.cc, *parsed.delivered_to),
+        language=register.language,
+    )
+    route = routing.route(mail)
+    if route.group is None and not routing.copy_head:
+        return None
+    return RouteCase(route.rule, route.group, route.why, routing.copy_head)
+
+
+def _followup(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
+    case = facts.case
+    assert case is not None
+    text = strip_reply(parsed.text) or parsed.text.strip()
+    reopen_days = policy.routing.reopen_days if policy.routing else None
+    if (
+        reopen_days is not None
+        and case.closed_at is not None
+        and facts.now is not None
+        and facts.now - case.closed_at > timedelta(days=reopen_days)
+    ):
+        language = detect_language(f"{parsed.subject}\n{text}", case.language)
+        register = RegisterCase(
+            requester=case.requester,
+            requester_name=parsed.from_name or case.requester_name,
+            subject=clean_subject(parsed.subject) or case.subject,
+            body=text[:BODY_LIMIT],
+            language=language,
+            parent_case_id=case.id,
+        )
+        reason = f"{verdict.reason}; the case was closed more than {reopen_days} days ago: a new case"
+        return _register(reason, register, QueueNotice(), parsed, facts, policy)
+    effects: list[Effect] = [
+        RecordMessage("followup", verdict.reason),
+        OnCase(case.id, case.number),
+        AddEvent("followup", text[:BODY_LIMIT], parsed.from_addr),
+    ]
+    to = _followup_recipients(facts)
+    if to:
+        effects.append(TellStaff(text[:BODY_LIMIT], parsed.from_addr, to))
+    return effects
+
+
+def _followup_recipients(facts: Facts) -> tuple[str, ...]:
+    """Who hears of a consumer's follow-up: the responsible person; else the case's operators; else the
+    others working on it; else the head."""
+    case = facts.case
+    assert case is not None
+    if case.assignee:
+        return (case.assignee,)
+    working = case.operators() or tuple(p.address for p in case.participants if p.role != "head")
+    return working or facts.staff.heads
+
+
+def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:
+    case = facts.case
+    assert case is not None
+    role = {Kind.OPERATOR_REPLY: "operator", Kind.SPECIALIST_REPLY: "specialist", Kind.HEAD_REPLY: "head"}[
+        verdict.kind
+    ]
+    effects: list[Effect] = [RecordMessage("reply", verdict.reason), OnCase(case.id, case.number)]
+    replied_to = facts.reference.replied_to if facts.reference else None
+    text = strip_reply(parsed.text)
+    effects += decide_staff_reply(role, parsed.from_addr, case, text, facts.staff, replied_to)
+    return effects
+
+
+def _refuse(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:
+    effects: list[Effect] = [RecordMessage("refused", verdict.reason)]
+    if facts.case is not None:
+        effects += [
+            OnCase(facts.case.id, facts.case.number),
+            AddEvent(
+                "refused", f"{verdict.reason}; subject: {parsed.subject[:200]}", parsed.from_addr or "?"
+            ),
+        ]
+    if facts.staff.heads:
+        effects.append(ReportRefusal(facts.staff.heads, verdict.reason))
+    return effects
+
+
+def _notice_or_skip(
+    requester: str, notice: QueueNotice, facts: Facts, policy: Policy
+) -> QueueNotice | SkipNotice:
+    if not is_mailable(requester):
+        return SkipNotice(f"requester address {requester!r} cannot be mailed")
+    if facts.notices_to_sender_today >= policy.notices_per_sender_per_day:
+        return SkipNotice(
+            f"notice cap reached: {facts.notices_to_sender_today} notices to this sender in 24 h "
+            f"(robot.notices_per_sender_per_day = {policy.notices_per_sender_per_day})"
+        )
+    return notice

@@ -1,0 +1,347 @@
+"""The loop that ties the stages together: the only place that knows about threads, signals and time."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from mailrobot.config import ConfigError, Settings, load_settings
+from mailrobot.jobs.scheduler import JobScheduler
+from mailrobot.jobs.tasks import Jobs
+from mailrobot.logs import setup_logging
+from mailrobot.mail.render import Renderer
+from mailrobot.outside import leader
+from mailrobot.outside.imap import MailboxGone, MailboxSource
+from mailrobot.outside.metrics import Metrics
+from mailrobot.outside.sender import OutboxSender
+from mailrobot.outside.systemd import Notifier
+from mailrobot.regulation.workdays import WorkCalendar, check_timezone
+from mailrobot.service.intake import Fetched, Intake, Outcome
+from mailrobot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (1, 2, 5, 10, 30, 60)
+# After SIGTERM the process exits within 10 s: the batch in hand commits, the SMTP sends in flight get
+# what is left of this (systemd's TimeoutStopSec in the unit is the backstop).
+STOP_GRACE = 8.0
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    sent: int = 0
+    send_failures: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+class Robot:
+    """One mailbox, one database, one outbox."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        upgrade: bool = True,
+        config_path: str | Path | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        check_timezone(settings.robot.timezone)
+        self.settings = settings
+        self.db = Database(settings.database.url, settings.database.echo)
+        if upgrade:
+            self.db.upgrade()
+        self.calendar = WorkCalendar.from_settings(settings)
+        self.renderer = Renderer.from_settings(settings)
+        self.intake = Intake(self.db, settings, self.calendar, self.renderer)
+        self.sender = OutboxSender(self.db, settings.smtp)
+        # Ends the intake loop's wait (IDLE, poll or backoff) early: set by a reload and by every stop.
+        self.wakeup = threading.Event()
+        self.stop = _StopEvent(self.wakeup)
+        self.outbox_wakeup = threading.Event()
+        self.config_path = config_path  # read again on SIGHUP
+        self.notifier = notifier or Notifier()
+        self.metrics = Metrics(self.db)
+        self.reload_requested = threading.Event()
+        self._ready = False
+        self._stop_at: float | None = None
+
+    # -- one pass -------------------------------------------------------------------------------------------
+    def sync(self, source: MailboxSource) -> list[Outcome]:
+        """Process everything waiting in the mailbox, batch by batch, moving each batch after its commit."""
+        outcomes: list[Outcome] = []
+        while not self.stop.is_set() and not self.reload_requested.is_set():
+            uids = source.pending_uids()
+            # The watchdog is fed only here, right after the server answered: a hung connection stops it.
+            self.notifier.watchdog()
+            if not uids:
+                self.metrics.mailbox_synced()
+                break
+            for start in range(0, len(uids), self.settings.imap.batch_size):
+                if self.stop.is_set() or self.reload_requested.is_set():
+                    break
+                chunk = uids[start : start + self.settings.imap.batch_size]
+                self.notifier.status(f"processing {len(chunk)} messages, {len(uids) - start} waiting")
+                fetched = [Fetched(uid, raw) for uid, raw in source.fetch(chunk)]
+                batch_outcomes = self.intake.process(source.mailbox, source.uidvalidity, fetched)
+                self.outbox_wakeup.set()
+                source.mark_done([o.uid for o in batch_outcomes])
+                outcomes += batch_outcomes
+                self.metrics.count_outcomes(o.status for o in batch_outcomes)
+                self.notifier.watchdog()
+        return outcomes
+
+    def run_once(self) -> RunSummary:
+        """Process the mailbox once and send everything that is due: for cron, tests and smoke checks."""
+        # Beside a running daemon a one-off pass would race it for the same mail: refused (AnotherDaemonRuns).
+        with leader.leading(self.db, self.stop, wait=False):
+            source = MailboxSource(self.settings.imap)
+            source.connect()
+            # Notices of the first batches leave while later batches are still being fetched and decided.
+            intake_done = threading.Event()
+            sent: list[tuple[int, int]] = []
+            meanwhile = threading.Thread(target=self._send_until, args=(intake_done, sent), name="outbox")
+            meanwhile.start()
+            try:
+                summary = RunSummary(outcomes=self.sync(source))
+            finally:
+                intake_done.set()
+                self.outbox_wakeup.set()
+                meanwhile.join()
+                source.close()
+            sent.append(self.sender.drain())
+            summary.sent, summary.send_failures = sum(s for s, _ in sent), sum(f for _, f in sent)
+        return summary
+
+    def _send_until(self, done: threading.Event, results: list[tuple[int, int]]) -> None:
+        while not done.is_set():
+            sent, failed = self.sender.drain_once()
+            results.append((sent, failed))
+            if sent + failed == 0:
+                self.outbox_wakeup.wait(timeout=0.1)
+                self.outbox_wakeup.clear()
+
+    # -- the daemon -----------------------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        """Intake in this thread, the outbox sender in another, until SIGTERM/SIGINT; SIGHUP reloads."""
+        self._install_signals()
+        # PostgreSQL: a second daemon follows here until the leader is gone.  SQLite: it is refused.
+        leadership = leader.acquire(self.db, self.stop, on_wait=self._following)
+        if leadership is None:
+            self.notifier.stopping()
+            return  # stopped while following
+        if self.settings.metrics.enabled:
+            try:
+                self.metrics.serve(self.settings.metrics.address, self.settings.metrics.port)
+            except OSError as exc:  # mail matters more than its numbers: run on, without the endpoint
+                log.error("%s (metrics.port); running without metrics", exc.strerror)
+        sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
+        sender.start()
+        scheduler = self._start_jobs()
+        try:
+            self._intake_loop()
+        finally:
+            self.notifier.stopping()
+            self.stop.set()
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)  # a job in hand finishes its transaction on its own thread
+            self.sender.stopping.set()
+            self.outbox_wakeup.set()
+            stop_at = self._stop_at or time.monotonic()
+            sender.join(timeout=max(STOP_GRACE - (time.monotonic() - stop_at), 0.1))
+            self.sender.close()
+            self.metrics.close()
+            leadership.release()
+            self.db.dispose()
+            log.info("stopped")
+        leadership.raise_if_lost()  # exit non-zero, so that systemd restarts this daemon as a follower
+
+    def _intake_loop(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            if self.reload_requested.is_set():
+                self.reload()  # e.g. the admin fixed the password the last login was refused with
+            source = MailboxSource(self.settings.imap)
+            try:
+                self.notifier.status(f"connecting to IMAP {self.settings.imap.host}")
+                source.connect()
+                failures = 0
+                self._up(f"connected to {source.mailbox}")
+                while not self.stop.is_set():
+                    if self.reload_requested.is_set() and self.reload():
+                        break  # new IMAP settings: reconnect with them
+                    self.sync(source)
+                    if self.stop.is_set() or self.reload_requested.is_set():
+                        continue
+                    self.notifier.status(f"idle, {self.sender.backlog()} in outbox")
+                    source.wait(self.wakeup, timeout=self._wait_limit(source))
+                    self.wakeup.clear()
+            except (MailboxGone, OSError) as exc:
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                self.metrics.imap_reconnects.inc()
+                log.warning("IMAP connection lost (%s); reconnecting in %s s", exc, delay)
+                self._pause(delay, f"reconnecting to IMAP in {delay} s")
+            except Exception as exc:  # e.g. a login refused: keep trying, but loudly and slowly
+                delay = RECONNECT_DELAYS[-1]
+                failures += 1
+                self.metrics.imap_reconnects.inc()
+                log.error("IMAP error (%s: %s); retrying in %s s", type(exc).__name__, exc, delay)
+                self._pause(delay, f"IMAP error ({type(exc).__name__}), retrying in {delay} s")
+            finally:
+                source.close()
+
+    def _up(self, status: str) -> None:
+        """READY=1 once: config read, database migrated (in __init__), mailbox logged in."""
+        if self._ready:
+            return
+        self._ready = True
+        self.notifier.ready(status)
+
+    def _following(self, status: str) -> None:
+        """While another daemon leads (leader.acquire): alive, and ready once our mailbox is reachable."""
+        self.notifier.watchdog()
+        if self._ready:
+            self.notifier.status(status)
+            return
+        source = MailboxSource(self.settings.imap)
+        try:
+            source.connect()
+        except Exception as exc:  # a standby that could not take over is not ready; say why
+            self.notifier.status(f"{status}; mailbox not reachable: {exc}")
+            return
+        finally:
+            source.close()
+        self._up(status)
+
+    def _wait_limit(self, source: MailboxSource) -> float | None:
+        """How long one IDLE (or poll) round may last: short enough that the watchdog hears from the
+        server in time, since only a finished round (the server answered DONE) feeds it."""
+        interval = self.notifier.watchdog_interval
+        if interval is None:
+            return None
+        imap = self.settings.imap
+        return min(interval, imap.idle_restart if source.can_idle else imap.poll_interval)
+
+    def _pause(self, delay: float, status: str) -> None:
+        """Wait out a reconnect delay; a stop or a reload ends it early."""
+        self.notifier.status(status)
+        deadline = time.monotonic() + delay
+        while not self.stop.is_set() and not self.reload_requested.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # Waiting for a server that is down is this loop doing its job, not hanging: a restart by the
+            # watchdog would not bring the server back.
+            self.notifier.watchdog()
+            self.wakeup.wait(min(remaining, self.notifier.watchdog_interval or remaining))
+            self.wakeup.clear()
+
+    def reload(self) -> bool:
+        """Read the config file again (SIGHUP) and use it from the next batch on; True when the IMAP
+        settings changed and the mailbox must be reconnected.  A config that does not load, or whose
+        templates do not render, is refused with the reason in the log, and the running one stays."""
+        self.reload_requested.clear()
+        if self.config_path is None:
+            log.warning("SIGHUP ignored: the robot was not started from a config file")
+            return False
+        self.notifier.reloading()
+        try:
+            settings, calendar, renderer = _prepare(self.config_path, self.settings)
+        except Exception as exc:  # whatever is wrong with the new config, the old one keeps working
+            reason = str(exc).strip() or type(exc).__name__
+            log.error("reload of %s refused, the running config stays: %s", self.config_path, reason)
+            self.notifier.ready(f"reload refused: {reason.splitlines()[0][:200]}")
+            return False
+        old = self.settings
+        self.settings, self.calendar, self.renderer = settings, calendar, renderer
+        self.intake = Intake(self.db, settings, calendar, renderer)
+        if settings.smtp != old.smtp:
+            self.sender = OutboxSender(self.db, settings.smtp)  # the send loop closes the old one
+            self.outbox_wakeup.set()
+        if settings.logging != old.logging:
+            setup_logging(settings.logging.level, settings.logging.json_format)
+        if settings.metrics != old.metrics:
+            log.warning("[metrics] changed: that takes effect at the next restart")
+        log.info("config reloaded from %s", self.config_path)
+        self.notifier.ready("config reloaded")
+        return settings.imap != old.imap
+
+    def _start_jobs(self) -> JobScheduler | None:
+        """The scheduled jobs (deadlines, digest, monthly report), on the scheduler's threads; the leader
+        alone runs them, and job_runs keeps each period to one run whatever happens."""
+        if not self.settings.jobs.enabled:
+            log.info("scheduled jobs are off ([jobs] enabled = false)")
+            return None
+        jobs = Jobs(self.db, self.settings, self.calendar, self.renderer)
+        scheduler = JobScheduler(jobs, on_mail=self.outbox_wakeup.set)
+        scheduler.start()
+        return scheduler
+
+    def _send_loop(self) -> None:
+        current = self.sender
+        while not self.stop.is_set():
+            if self.sender is not current:  # a reload brought new SMTP settings
+                current.close()
+                current = self.sender
+            try:
+                sent, failed = current.drain()
+                self.metrics.count_sends(sent, failed)
+            except Exception:
+                log.exception("outbox sender failed; retrying in 10 s")
+                sent = 0
+                self.stop.wait(10)
+            if sent == 0:
+                self.outbox_wakeup.wait(timeout=5)
+                self.outbox_wakeup.clear()
+
+    def _install_signals(self) -> None:
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: finishing the message in hand, then stopping", signal.Signals(signum).name)
+            self._stop_at = self._stop_at or time.monotonic()
+            self.stop.set()
+            self.sender.stopping.set()
+            self.outbox_wakeup.set()
+
+        def _reload(_signum: int, _frame: FrameType | None) -> None:
+            # Only a flag: the intake loop reloads between batches, never in the middle of one.
+            log.info("SIGHUP: reloading the config after the batch in hand")
+            self.reload_requested.set()
+            self.wakeup.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGHUP, _reload)
+
+
+class _StopEvent(threading.Event):
+    """`stop`, which also ends the intake loop's wait: whoever stops the robot (a signal, leader.py
+    stepping down) need not know about that wait."""
+
+    def __init__(self, wakeup: threading.Event) -> None:
+        super().__init__()
+        self._wakeup = wakeup
+
+    def set(self) -> None:
+        super().set()
+        self._wakeup.set()
+
+
+def _prepare(path: str | Path, current: Settings) -> tuple[Settings, WorkCalendar, Renderer]:
+    """The new config with its calendar and renderer, checked as far as it can be without using it."""
+    settings = load_settings(path)
+    if settings.database != current.database:
+        raise ConfigError("[database] changed: another database needs a restart (systemctl restart)")
+    check_timezone(settings.robot.timezone)
+    calendar = WorkCalendar.from_settings(settings)
+    renderer = Renderer.from_settings(settings)
+    problems = renderer.check_templates()
+    if problems:
+        raise ConfigError("templates do not render: " + "; ".join(problems))
+    return settings, calendar, renderer

@@ -1,0 +1,327 @@
+"""`mailrobot doctor`: checks everything the daemon needs, each with what to do when it is wrong.
+
+Each check is a small function that returns a `Check`; the list runs in order and later checks that need an
+earlier one (IMAP folders need the IMAP login) are skipped when it failed.  Nothing is sent and nothing is
+changed, except the processed folder, which is created when the config allows it (as the daemon would).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import imapclient
+from imapclient.exceptions import LoginError
+from sqlalchemy.engine import make_url
+
+from mailrobot.config import ConfigError, Settings, load_settings
+from mailrobot.outside.oauth import TokenError
+
+OK, WARN, FAIL = "✔", "!", "✘"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    mark: str  # OK, WARN (works, but not as well as it could) or FAIL
+    detail: str
+    fix: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.mark == FAIL
+
+    def __str__(self) -> str:
+        line = f"{self.mark} {self.name}: {self.detail}"
+        return line + (f"\n    → {self.fix}" if self.fix else "")
+
+
+def run_checks(config_path: str | Path) -> Iterator[Check]:
+    """Every check, in order, as it finishes (so a slow server shows where it hangs)."""
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        yield Check("config", FAIL, str(exc), "fix the keys named above; config.example.toml documents each")
+        return
+    yield Check("config", OK, f"{config_path} is valid")
+    yield _timezone(settings)
+    yield _calendar(settings)
+    yield from _templates(settings)
+    database = _database(settings)
+    yield database
+    if not database.failed:
+        yield _outbox(settings)
+    imap = _Imap(settings)
+    yield imap.login()
+    if imap.client is not None:
+        try:
+            yield from imap.folders()
+            yield imap.capability("IDLE", "mail is seen within a second", "polled every {poll} s")
+            yield imap.capability("MOVE", "processed mail is moved", "processed mail is flagged in place")
+        except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+            yield Check("IMAP", FAIL, f"the server failed a command: {_text(exc)}", "see the server's log")
+        finally:
+            imap.close()
+    yield _smtp(settings)
+
+
+def _timezone(settings: Settings) -> Check:
+    from zoneinfo import ZoneInfo
+
+    from mailrobot.regulation.workdays import StaleTimezone, check_timezone
+
+    tz = settings.robot.timezone
+    try:
+        check_timezone(tz)
+    except StaleTimezone as exc:
+        message, _, fix = str(exc).partition("; ")
+        return Check("time zone", FAIL, message, fix)
+    offset = datetime.now(ZoneInfo(tz)).strftime("%z")
+    return Check("time zone", OK, f"{tz} is UTC{offset[:3]}:{offset[3:]} now (the tz database is current)")
+
+
+def _calendar(settings: Settings) -> Check:
+    from mailrobot.regulation.workdays import (
+        ORIGIN_CONFIG_OFF,
+        ORIGIN_CONFIG_WORKING,
+        ORIGIN_TRANSFER,
+        WorkCalendar,
+    )
+
+    year = date.today().year
+    try:
+        calendar = WorkCalendar.from_settings(settings)
+        days = calendar.days_off(year)
+        due = calendar.working_days_after(date.today(), settings.robot.answer_days)
+    except Exception as exc:
+        return Check(
+            f"calendar {year}", FAIL, f"{type(exc).__name__}: {exc}", "check [calendar] in the config"
+        )
+    origins = [origin for _day, _name, origin in days]
+    worked = sum(o in (ORIGIN_TRANSFER, ORIGIN_CONFIG_WORKING) for o in origins)
+    detail = (
+        f"{len(days) - worked} weekdays off, {worked} weekend days worked; "
+        f"a case registered today is due {due.isoformat()}"
+    )
+    if not any(o in (ORIGIN_TRANSFER, ORIGIN_CONFIG_OFF, ORIGIN_CONFIG_WORKING) for o in origins):
+        return Check(
+            f"calendar {year}",
+            WARN,
+            detail + "; no day transfers known for this year",
+            "when the government's decree on day transfers for this year is out, add its days to "
+            "[calendar] extra_days_off / extra_working_days (`mailrobot calendar` shows the result)",
+        )
+    return Check(f"calendar {year}", OK, detail)
+
+
+def _templates(settings: Settings) -> Iterator[Check]:
+    from mailrobot.mail.render import Renderer
+
+    try:
+        renderer = Renderer.from_settings(settings)
+        problems = renderer.check_templates()
+        languages = renderer.languages()
+    except Exception as exc:
+        yield Check("templates", FAIL, f"{type(exc).__name__}: {exc}", "check robot.templates_dir")
+        return
+    fix = "edit the templates named (see templates/ for the shipped ones), then run doctor again"
+    general = [p for p in problems if not any(p.startswith(f"{lang}/") for lang in languages)]
+    if general:
+        yield Check("templates", FAIL, "; ".join(general), fix)
+    for language in languages:
+        mine = [p for p in problems if p.startswith(f"{language}/")]
+        if mine:
+            yield Check(f"templates ({language})", FAIL, "; ".join(mine), fix)
+        else:
+            yield Check(f"templates ({language})", OK, f"{len(renderer.template_names())} mails render")
+
+
+def _database(settings: Settings) -> Check:
+    from mailrobot.store.db import Database, current_revision, head_revision
+
+    url = make_url(settings.database.url)
+    shown = url.render_as_string(hide_password=True)
+    sqlite_file = url.database if url.get_backend_name() == "sqlite" and url.database != ":memory:" else None
+    # Opening a missing SQLite file would create it (as whoever runs doctor): say so instead.
+    if sqlite_file and not Path(sqlite_file).exists():
+        return Check(
+            "database",
+            FAIL,
+            f"{sqlite_file} does not exist yet",
+            "start the service (it creates the database) or run `mailrobot db upgrade` as its user",
+        )
+    db = Database(settings.database.url)
+    try:
+        current, head = current_revision(db.engine), head_revision(db.engine)
+    except Exception as exc:
+        return Check(
+            "database",
+            FAIL,
+            f"cannot connect to {shown}: {type(exc).__name__}: {exc}",
+            "check database.url, that the server runs and that the user may log in",
+        )
+    finally:
+        db.dispose()
+    if current != head:
+        return Check(
+            "database",
+            FAIL,
+            f"{shown}: schema at {current or 'nothing'}, this version needs {head}",
+            "run `mailrobot db upgrade` (the daemon also upgrades when it starts)",
+        )
+    return Check("database", OK, f"{shown}: schema current ({head})")
+
+
+# Mail waiting longer than this means SMTP is down or refusing us: worth an admin's look.
+OUTBOX_WAIT_WARNING = timedelta(minutes=30)
+
+
+def _outbox(settings: Settings) -> Check:
+    from mailrobot.outside.sender import queue_health
+    from mailrobot.store.db import Database
+    from mailrobot.store.models import utcnow
+
+    db = Database(settings.database.url)
+    try:
+        with db.sessions() as session:
+            health = queue_health(session)
+    finally:
+        db.dispose()
+    if health.configuration_error:
+        return Check(
+            "outbox", FAIL, f"the SMTP server refuses our settings: {health.configuration_error}",
+            "check smtp.from_address (the server must let smtp.username send as it) and the SMTP credentials",
+        )  # fmt: skip
+    if health.failed:
+        return Check(
+            "outbox", FAIL, f"{health.failed} mail(s) failed for good ({health.pending} waiting)",
+            "see `mailrobot outbox list --failed`; once fixed, `mailrobot outbox retry --failed`",
+        )  # fmt: skip
+    waited = utcnow() - health.oldest_pending if health.oldest_pending else None
+    if waited is not None and waited > OUTBOX_WAIT_WARNING:
+        return Check(
+            "outbox", WARN, f"{health.pending} mail(s) waiting, the oldest for {_minutes(waited)} min",
+            "is the SMTP server up? `mailrobot outbox list` shows each mail's last error",
+        )  # fmt: skip
+    return Check("outbox", OK, f"{health.pending} mail(s) waiting, none failed")
+
+
+def _minutes(value: timedelta) -> int:
+    return int(value.total_seconds() // 60)
+
+
+class _Imap:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.imap
+        self.client: imapclient.IMAPClient | None = None
+
+    def login(self) -> Check:
+        from mailrobot.outside.imap import open_client
+
+        s = self.settings
+        where = f"{s.username} on {s.host}:{s.port} ({s.security}, {s.auth})"
+        try:
+            self.client = open_client(s)
+        except LoginError as exc:
+            secret = (
+                "the token (token_command or [imap.m365]: does the app have IMAP access to this mailbox?)"
+                if s.auth == "oauth2"
+                else "the password (imap.password, imap.password_file or MAILROBOT_IMAP_PASSWORD)"
+            )
+            return Check(
+                "IMAP login", FAIL, f"{where}: refused: {_text(exc)}", f"check imap.username and {secret}"
+            )
+        except TokenError as exc:
+            return Check("IMAP login", FAIL, f"{where}: no token: {exc}", "fix the token source named above")
+        except (OSError, ssl.SSLError, imapclient.exceptions.IMAPClientError) as exc:
+            return Check("IMAP login", FAIL, f"{where}: {_text(exc)}", _network_fix("imap", s.security))
+        return Check("IMAP login", OK, where)
+
+    def folders(self) -> Iterator[Check]:
+        assert self.client is not None
+        s = self.settings
+        client = self.client
+        if not client.folder_exists(s.folder):
+            yield Check("IMAP folders", FAIL, f"{s.folder!r} does not exist", "check imap.folder")
+            return
+        if not s.processed_folder or client.folder_exists(s.processed_folder):
+            yield Check("IMAP folders", OK, f"{s.folder!r} and {s.processed_folder!r} exist")
+        elif s.create_folders:
+            client.create_folder(s.processed_folder)
+            yield Check("IMAP folders", OK, f"{s.folder!r} exists; created {s.processed_folder!r}")
+        else:
+            yield Check(
+                "IMAP folders",
+                FAIL,
+                f"processed folder {s.processed_folder!r} does not exist and imap.create_folders is false",
+                f"create {s.processed_folder!r} in the mailbox, or set imap.create_folders = true",
+            )
+
+    def capability(self, name: str, good: str, fallback: str) -> Check:
+        assert self.client is not None
+        if self.client.has_capability(name):
+            return Check(f"IMAP {name}", OK, f"supported: {good}")
+        detail = fallback.format(poll=f"{self.settings.poll_interval:g}")
+        return Check(f"IMAP {name}", WARN, f"not supported by the server: {detail}")
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.logout()
+            self.client = None
+
+
+def _smtp(settings: Settings) -> Check:
+    from mailrobot.outside.sender import SmtpConnection
+
+    s = settings.smtp
+    who = f"{s.username} " if s.username else ""
+    where = f"{who}on {s.host}:{s.port} ({s.security}, {s.auth if s.username else 'no authentication'})"
+    connection = SmtpConnection(s)
+    try:
+        client = connection.open()
+    except smtplib.SMTPAuthenticationError as exc:
+        return Check(
+            "SMTP login",
+            FAIL,
+            f"{where}: refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+            "check smtp.username and its password or token (and that the mailbox may send with SMTP AUTH)",
+        )
+    except TokenError as exc:
+        return Check("SMTP login", FAIL, f"{where}: no token: {exc}", "fix the token source named above")
+    except (OSError, smtplib.SMTPException) as exc:
+        return Check("SMTP login", FAIL, f"{where}: {_text(exc)}", _network_fix("smtp", s.security))
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        client.quit()
+    return Check("SMTP login", OK, f"{where} (nothing sent)")
+
+
+def _network_fix(section: str, security: str) -> str:
+    return (
+        f"check {section}.host, {section}.port and {section}.security ({security}), that the server is up, "
+        "and that a firewall lets this host reach it"
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, socket.timeout | TimeoutError):
+        return "timed out"
+    return str(value) or type(value).__name__
+
+
+def report(config_path: str | Path, echo: Callable[[str], None] = print) -> int:
+    """Print each check as it finishes; 1 if any failed, else 0."""
+    failed = 0
+    for check in run_checks(config_path):
+        echo(str(check))
+        failed += check.failed
+    echo(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
+    return 1 if failed else 0

@@ -1,0 +1,125 @@
+"""What the database and the config know about an incoming mail, gathered before it is classified.
+
+The edge that keeps classify and decide pure: the case a token names (with its participants and any
+extension request waiting for the head), the staff list, the original inside a staff member's forward,
+the consumer a web form names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailrobot.casework.applier import DAY, notices_sent_since
+from mailrobot.config import Settings
+from mailrobot.mail.forwarded import find_forwarded, webform_consumer
+from mailrobot.mail.parse import Parsed
+from mailrobot.mail.tokens import case_number_pattern
+from mailrobot.regulation.caseview import CaseView, ParticipantView, PendingExtension
+from mailrobot.regulation.classify import Facts
+from mailrobot.regulation.deadlines import extension_refusal
+from mailrobot.regulation.staff import Staff
+from mailrobot.regulation.trust import find_reference
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.models import Case, Event, Participant
+
+# The timeline kinds that open or settle an operator's extension request.
+_EXTENSION_KINDS = ("extension_requested", "extended", "extension_denied")
+
+
+class Lookup:
+    def __init__(self, settings: Settings, calendar: WorkCalendar) -> None:
+        self.settings = settings
+        self.calendar = calendar
+        self.staff = Staff.from_settings(settings)
+        self.case_pattern = case_number_pattern(settings.robot.case_number_format)
+        self.webform_senders = frozenset(a.lower() for a in settings.routing.webform_senders)
+
+    def facts(
+        self, session: Session, parsed: Parsed, base: Facts, now: datetime, notices: dict[str, int]
+    ) -> Facts:
+        """`base` completed with what is known about the case the mail names and the people in it.
+
+        `notices` is the batch's count of notices per recipient in the last day; it is read (and filled in
+        for a recipient not seen yet) for whoever this mail's notice would go to.
+        """
+        settings = self.settings
+        refs = find_reference(
+            parsed, settings.robot.secret or "", settings.smtp.from_address, self.case_pattern
+        )
+        case = load_case(session, refs.found.number, self.calendar, settings) if refs.found else None
+        sender = parsed.from_addr
+        forwarded = None
+        if self.staff.is_staff(sender) and not (refs.found and refs.found.signed):
+            forwarded = find_forwarded(parsed, settings.robot.max_attachment_bytes)
+        webform = None
+        if sender in self.webform_senders:
+            not_consumers = self.webform_senders | base.own_addresses | {settings.smtp.from_address}
+            webform = webform_consumer(parsed, settings.routing.webform_email_field, not_consumers)
+        # The notice goes to the consumer, not to the employee who forwarded or to the web form: count theirs.
+        requester = forwarded.sender if forwarded else webform[0] if webform else sender
+        if requester and requester not in notices:
+            notices[requester] = notices_sent_since(session, {requester}, now - DAY).get(requester, 0)
+        return replace(
+            base,
+            notices_to_sender_today=notices.get(requester, 0),
+            reference=refs.found,
+            forged_token=refs.forged,
+            token_flood=refs.flood,
+            case=case,
+            staff=self.staff,
+            forwarded=forwarded,
+            webform=webform,
+            webform_senders=self.webform_senders,
+            now=now,
+        )
+
+
+def load_case(session: Session, number: str, calendar: WorkCalendar, settings: Settings) -> CaseView | None:
+    """A snapshot of case `number` for classification and decisions, None when there is no such case."""
+    case = session.scalar(select(Case).where(Case.number == number))
+    if case is None:
+        return None
+    participants = tuple(
+        ParticipantView(p.address, p.role, p.organization, p.asked_by)
+        for p in session.scalars(
+            select(Participant).where(Participant.case_id == case.id).order_by(Participant.id)
+        )
+    )
+    last = session.scalar(
+        select(Event)
+        .where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_KINDS))
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    pending = (
+        PendingExtension(last.detail, last.actor) if last and last.kind == "extension_requested" else None
+    )
+    extended_due_at = calendar.due_at(case.received_at, settings.robot.extended_days)
+    refused = extension_refusal(
+        case.state, case.extended_at, case.answered_at, case.closed_at, case.due_at, extended_due_at, calendar
+    )
+    return CaseView(
+        id=case.id,
+        number=case.number,
+        requester=case.requester,
+        requester_name=case.requester_name,
+        subject=case.subject,
+        language=case.language,
+        state=case.state,
+        received_at=case.received_at,
+        due_at=case.due_at,
+        extended_at=case.extended_at,
+        answered_at=case.answered_at,
+        closed_at=case.closed_at,
+        assignee=case.assignee,
+        group=case.group,
+        organization=case.organization,
+        participants=participants,
+        pending_extension=pending,
+        extended_due_at=extended_due_at,
+        extension_refused=refused,
+    )
