@@ -360,7 +360,7 @@ def outbox() -> None:
 @click.option("--limit", default=1000, show_default=True)
 def outbox_list(config_path: str, failed_only: bool, as_json: bool, limit: int) -> None:
     """List mail not sent yet: pending (being retried) and failed."""
-    from mailrobot.outside.sender import list_queue
+    from mailrobot.store.queue import list_queue
 
     db = _database(config_path)
     with db.sessions() as session:
@@ -392,7 +392,7 @@ def outbox_list(config_path: str, failed_only: bool, as_json: bool, limit: int) 
 @click.option("--failed", "all_failed", is_flag=True, help="Every mail that failed.")
 def outbox_retry(config_path: str, ids: tuple[int, ...], all_failed: bool) -> None:
     """Send failed mail again (the running daemon picks it up at once)."""
-    from mailrobot.outside.sender import retry
+    from mailrobot.store.queue import retry
     from mailrobot.store.models import utcnow
 
     if bool(ids) == all_failed:
