@@ -107,13 +107,14 @@ def tokens(text: str) -> frozenset[str]:
         word = match.group()
         if len(word) < 3 or word.lower().replace("ё", "е") in STOPWORDS:
             continue
-        if word[0].isupper() and not _starts_sentence(text, match.start()):
+        if word[0].isupper() and not starts_sentence(text, match.start()):
             continue
         found.add(stem(word))
     return frozenset(found)
 
 
-def _starts_sentence(text: str, position: int) -> bool:
+def starts_sentence(text: str, position: int) -> bool:
+    """Whether the word at `position` begins a sentence (after a full stop, a line break, or at the start)."""
     before = text[max(0, position - 40) : position].rstrip(' \t«"(')
     if not before or before[-1] in "\n!?:;":
         return True
