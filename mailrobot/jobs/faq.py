@@ -76,7 +76,10 @@ _GREETING = re.compile(
 # A first line that greets one person: "Здравствуйте, Айгүл!", "Уважаемый потребитель!", "Dear Mr Smith,".
 _ADDRESSED = re.compile(
     r"^\s*(?:здравствуйте|добрый\s+(?:день|вечер)|доброе\s+утро|уважаем\w+|сәлеметсіз\s*бе|құрметті|"
-    r"hello|hi|dear|good\s+(?:morning|afternoon|evening))\b[^\n]{0,60}[!,.]?\s*$",
+    r"hello|hi|dear|good\s+(?:morning|afternoon|evening))\b[^\n]{0,60}[!,.]?\s*$"
+    # "Жанибек, здравствуйте!", "Нина Ивановна, добрый день!": the name first.
+    r"|^\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2},\s*(?:здравствуйте|добрый\s+(?:день|вечер)|доброе\s+утро|"
+    r"сәлеметсіз\s*бе|hello|good\s+(?:morning|afternoon|evening))\b[^\n]{0,20}$",
     re.IGNORECASE,
 )
 _TAIL = re.compile(
@@ -85,6 +88,12 @@ _TAIL = re.compile(
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _ADDRESSES = re.compile(r"\S+@\S+|https?://\S+|www\.\S+", re.IGNORECASE)
+
+
+# Abbreviations before a name or a number: "ул. Абая", "г. Петропавловск", "т. Иванова", "им. Абая".
+_ABBREVIATIONS = frozenset(
+    _words("г ул д кв пр просп пер мкр пос п с обл р-н корп стр им т тел моб ст ср б-р наб ш пл св гр уч")
+)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a month's questions repeat the same few thousand words
@@ -120,9 +129,9 @@ def starts_sentence(text: str, position: int) -> bool:
         return True
     if before[-1] != ".":
         return False
-    # "ул. Абая", "г. Петропавловск": a short lower-case abbreviation ends no sentence.
-    abbreviation = re.search(r"(?:^|\s)([^\W\d_]{1,3})\.$", before)
-    return not (abbreviation and abbreviation.group(1).islower())
+    # "ул. Абая", "г. Петропавловск": an abbreviation ends no sentence.
+    abbreviation = re.search(r"(?:^|[\s(])([^\W\d_]{1,4})\.$", before)
+    return not (abbreviation and abbreviation.group(1) in _ABBREVIATIONS)
 
 
 def question_text(subject: str, body: str, limit: int = 300) -> str:

@@ -10,7 +10,10 @@ and a lost meter reading costs less than a published phone number.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from mailrobot.jobs.faq import starts_sentence
 
 PLACEHOLDERS: dict[str, dict[str, str]] = {
     "ru": {
@@ -41,7 +44,8 @@ _LOW = "а-яёәғқңөұүһіa-z"
 # Capitalised words that start sentences far more often than they are names.
 _NOT_NAMES = (
     "Я|Мы|Мой|Моя|Мое|Моё|Мне|Меня|Наш|Наша|Вы|Ваш|Ваша|В|На|По|Прошу|Ответ|Спасибо|Здравствуйте|"
-    "Мен|Менің|Біз|Сіз|Сіздің|Рахмет|I|My|We|Our|The|You|Your|Please|Thanks|Hello"
+    "Мен|Менің|Біз|Сіз|Сіздің|Рахмет|I|My|We|Our|The|You|Your|Please|Thanks|Hello|"
+    "Здравствуйте|Добрый|Доброе|Уважаемый|Уважаемая|Уважаемые|Сәлеметсіз|Құрметті|Dear|Hi"
 )
 # A capitalised word (Айгүл, Serikova, Жамбыла-Жабаева) or an initial (А. / A.).
 _NAME_WORD = rf"(?:(?!(?:{_NOT_NAMES})\b)[{_UP}][{_LOW}]+(?:-[{_UP}]?[{_LOW}]+)?|[{_UP}]\.)"
@@ -89,15 +93,23 @@ _ADDR_PART = (
     rf"|{_ADDR_NUMBER_BEFORE}\s*№?\s*{_HOUSE}"
     rf"|(?:{_HOUSE}\s+)?(?:{_NAME}|\d+)\s+{_ADDR_AFTER}"
     rf"|{_HOUSE}\s*{_ADDR_NUMBER_AFTER}"
-    rf"|{_HOUSE}(?=\s*,\s*(?:{_ADDR_NUMBER_BEFORE}|\d+\s*{_ADDR_NUMBER_AFTER})))"
+    rf"|(?:{_NAME}\s+)?{_HOUSE}(?=\s*,\s*(?:{_ADDR_NUMBER_BEFORE}|\d+\s*{_ADDR_NUMBER_AFTER}))"
+    # "Интернациональная 5-12", "Жамбыла 200-15": a street and house-flat without the word "улица".
+    rf"|{_NAME}\s+\d+[{_LOW}]?\s?[-/]\s?\d+(?![\d.,:]\d))"
 )
 # Case-sensitive on purpose: a name is a capitalised word ("на улице нет света" names no street).
 _ADDRESS = re.compile(rf"(?<![{_LOW}{_UP}]){_ADDR_PART}(?:[\s,]+{_ADDR_PART})*")
 # "по адресу: г. Петропавловск, ул. ..." / "мекенжайы: ..." / "address: ...": the rest of the clause.
+_ADDR_WORD = (
+    r"(?:г|с|п|пос|ул|д|кв|пр|мкр|корп|стр|обл|р-н|пер|б-р|наб|ш|пл|apt|st|ave)\.|улиц\w*|дом\w*|квартир\w*|"
+    r"микрорайон\w*|проспект\w*|переул\w*|көше\w*|үй\w*|пәтер\w*|ауыл\w*|street|flat|house"
+)
+_ADDR_TOKEN = rf"(?:{_ADDR_WORD}|(?-i:[{_UP}][{_LOW}{_UP}-]*)|\d+[{_LOW}]?(?:\s?[-/]\s?\d+)?|№)"
+# "по адресу: г. Петропавловск, ул. Абая, д. 1" / "мекенжайы: ..." / "address: ...": the address-shaped
+# words after it (names, numbers, "ул.", "кв."), up to the first ordinary word.
 _ADDRESS_LEAD = re.compile(
     r"(?i)(\bпо\s+адресу|\bадрес[уеа]?\b|\bмекенжай\w*|\baddress\b|\blive\s+at|\bтұрамын)(\s*:?\s*)"
-    # The rest of the clause, abbreviations' dots included ("г. Петропавловск, ул. Абая, д. 1").
-    r"((?:(?:г|с|п|пос|ул|д|кв|пр|мкр|корп|стр|обл|р-н|пер|б-р|наб|ш|пл|apt|st|ave)\.|[^.;!?\n]){3,160})"
+    rf"({_ADDR_TOKEN}(?:[\s,]{{1,3}}{_ADDR_TOKEN}){{0,8}})"
 )
 
 # "Меня зовут Иван Петров", "Менің атым Айгүл", "My name is John Smith", "ФИО: ...", "Я, Иванов И.И., ..."
@@ -129,18 +141,81 @@ _SIGNATURE_LINE = re.compile(rf"^[ \t]*{_NAME}[ \t]*[.,]?[ \t]*$")
 _NAME_LINE = re.compile(rf"^[ \t]*{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{1,2}}[ \t]*[.,]?[ \t]*$")
 
 
+# A web form's personal fields, one a line ("ФИО: ...", "Адрес: ...", "Телефон: ..."): the whole value goes.
+_FORM_FIELDS = {
+    "name": r"ф\.?\s?и\.?\s?о\.?|фамилия(?:,?\s+имя)?(?:,?\s+отчество)?|имя|отчество|аты-жөні|аты-жөніңіз|"
+    r"тегі|name|full\s+name",
+    "address": r"адрес(?:\s+проживания)?|мекенжай\w*|address",
+    "phone": r"телефон|тел\.?|моб\.?|мобильный|контактный\s+телефон|ұялы\s+телефон|phone",
+    "email": r"e-?mail|эл\.?\s?почта|электронная\s+почта|почта",
+    "number": r"иин|жсн|iin|лицевой\s+сч[её]т|л/с|дербес\s+шот|account",
+}
+_FORM_FIELD = re.compile(
+    r"(?im)^([ \t]*(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _FORM_FIELDS.items()) + r")[ \t]*[:=][ \t]*)"
+    r"(\S[^\n]*)"
+)
+# Two or three capitalised words in a row, anywhere: a full name ("Кенжебаев Марат", "Anna Schmidt").
+_NAME_RUN = re.compile(
+    rf"(?<![{_UP}{_LOW}\ue000-\uf8ff])(?:(?!(?:{_NOT_NAMES})\b)[{_UP}][{_LOW}]+(?:-[{_UP}]?[{_LOW}]+)?)"
+    rf"(?:[ \t]+(?!(?:{_NOT_NAMES})\b)[{_UP}][{_LOW}]+(?:-[{_UP}]?[{_LOW}]+)?){{1,2}}(?![{_UP}{_LOW}])"
+)
+_CAPITALISED = re.compile(rf"(?<![{_UP}{_LOW}\w])[{_UP}][{_LOW}]+(?:-[{_UP}]?[{_LOW}]+)?(?![{_LOW}\w])")
+# "Жанибек, здравствуйте!": a name before the greeting.
+_NAME_GREETING = re.compile(
+    rf"(?im)^([ \t]*{_NAME})(,?[ \t]+(?:здравствуйте|добрый\s+(?:день|вечер)|доброе\s+утро|сәлеметсіз\s+бе|"
+    r"hello|good\s+(?:morning|afternoon|evening))\b)"
+)
+# Capitalised words that are nobody's: the company's partners and brands, places, institutions, months.
+PUBLIC_WORDS = (
+    "Kaspi.kz", "Kaspi Gold", "Kaspi Red", "Kaspi QR", "Kaspi", "Каспи Голд", "Каспи", "Halyk", "Халык",
+    "eGov.kz", "eGov", "WhatsApp", "Telegram", "Instagram", "Homebank",
+)  # fmt: skip
+_COMMON_TEXT = """петропавл астан алмат казахстан қазақстан kazakhstan шымкент караганд қарағанд кокшет көкшет
+    павлодар костана қостана актоб ақтөб атыра тараз семей оскемен өскемен кызылорд қызылорд уральск орал
+    туркест түркіст экибастуз росси ресей russia северо-казахстан солтүстік north
+    департамент комитет министерств акимат әкімдік правительств үкімет республик закон кодекс приказ
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday
+"""
+_COMMON_BEGINNINGS = tuple(_COMMON_TEXT.split())
+
+
+def _is_common(word: str) -> bool:
+    return word.lower().startswith(_COMMON_BEGINNINGS)
+
+
 def placeholders(language: str | None) -> dict[str, str]:
     """The placeholders of `language` (Russian for any language without its own)."""
     return PLACEHOLDERS.get((language or "ru")[:2].lower(), PLACEHOLDERS["ru"])
 
 
-def redact(text: str, language: str | None = "ru", names: Iterable[str] = ()) -> str:
+PersonFinder = Callable[[str], Iterable[tuple[int, int]]]
+
+
+def redact(
+    text: str,
+    language: str | None = "ru",
+    names: Iterable[str] = (),
+    keep: Iterable[str] = (),
+    persons: PersonFinder | None = None,
+) -> str:
     """`text` with e-mail addresses, phone numbers, account numbers, addresses and names replaced.
 
     `names` are names the caller knows belong to the case (the requester's, the operator's): every word of
-    them is removed wherever it appears, in any grammatical form that starts with it.
+    them is removed wherever it appears, in any grammatical form that starts with it.  `keep` are the
+    company's own words and numbers (its telephone, its office's address) that stay, as do PUBLIC_WORDS.
+    `persons` finds the spans of people's names (a named-entity recogniser); the rules run after it.
     """
     ph = placeholders(language)
+    protected = sorted({*PUBLIC_WORDS, *(k for k in keep if k.strip())}, key=len, reverse=True)
+    if persons is not None:
+        text = _replace_persons(text, persons, protected, ph["name"])
+    kept: list[str] = []
+    for value in protected:
+        if value in text:
+            text = text.replace(value, chr(0xE000 + len(kept)))
+            kept.append(value)
+    text = _FORM_FIELD.sub(lambda m: m[1] + ph[next(k for k in _FORM_FIELDS if m[k])], text)
     text = _EMAIL.sub(ph["email"], text)
     text = _PHONE_KEYWORD.sub(lambda m: m[1] + m[2] + ph["phone"], text)
     text = _PHONE_KZ.sub(ph["phone"], text)
@@ -157,7 +232,57 @@ def redact(text: str, language: str | None = "ru", names: Iterable[str] = ()) ->
     text = _STAFF.sub(lambda m: m[1] + m[2] + ph["name"], text)
     text = _SURNAME_INITIALS.sub(ph["name"], text)
     text = _known_names(text, names, ph["name"])
+    text = _NAME_GREETING.sub(lambda m: ph["name"] + m[2], text)
+    text = _NAME_RUN.sub(lambda m: m[0] if all(map(_is_common, m[0].split())) else ph["name"], text)
+    text = _capitalised_words(text, ph["name"])
+    for index, value in enumerate(kept):
+        text = text.replace(chr(0xE000 + index), value)
     return _merge_repeats(text, ph)
+
+
+def _replace_persons(text: str, persons: PersonFinder, protected: list[str], placeholder: str) -> str:
+    """The recogniser's name spans replaced, except where they overlap the company's own words."""
+    guarded = [(m.start(), m.end()) for value in protected for m in re.finditer(re.escape(value), text)]
+    spans = sorted(
+        (start, end)
+        for start, end in persons(text)
+        if not any(start < g_end and g_start < end for g_start, g_end in guarded)
+    )
+    for start, end in reversed(spans):
+        text = text[:start] + placeholder + text[end:]
+    return text
+
+
+def _capitalised_words(text: str, placeholder: str) -> str:
+    """A capitalised word inside a sentence is a name or a street unless it is a known place or institution,
+    or stands in quotes (an organization: «Рассвет»)."""
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group()
+        if starts_sentence(text, match.start()) or _is_common(word) or _quoted(text, match.start()):
+            return word
+        return placeholder
+
+    return _CAPITALISED.sub(replace, text)
+
+
+def _quoted(text: str, position: int) -> bool:
+    before = text[max(0, position - 60) : position]
+    return before.count("«") > before.count("»") or before.count('"') % 2 == 1
+
+
+def public_spans(answers: Iterable[tuple[str, str]], min_consumers: int = 3) -> set[str]:
+    """What the rules would remove from answers but that the company tells everyone: the e-mail addresses,
+    telephones, numbers and addresses (never a lone name) found in the answers to at least `min_consumers`
+    different consumers (`answers` are (consumer, text) pairs).  A canned text's office address and
+    telephone are public; one consumer's address is in the answers to that consumer only."""
+    consumers: dict[str, set[str]] = defaultdict(set)
+    patterns = (_EMAIL, _PHONE_KZ, _PHONE_INTL, _PHONE_CITY, _LONG_NUMBER, _ADDRESS)
+    for consumer, text in answers:
+        for pattern in patterns:
+            for match in pattern.finditer(text):
+                consumers[match.group().strip(" ,\t")].add(consumer)
+    return {span for span, who in consumers.items() if len(who) >= min_consumers and len(span) >= 3}
 
 
 def _keep_trailing_space(matched: str, placeholder: str) -> str:
