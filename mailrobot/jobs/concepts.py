@@ -15,8 +15,7 @@ import functools
 _GLOSSARY: dict[str, str] = {
     "power": "свет свету света электр электроэнерг электричеств электроснабж энерги жарық жарығ "
     "power electric electricity light",
-    "absent": "нет= жоқ= отключ пропа отсутствует= өшір өшіп өшті сөнд outage no= cut "
-    "without= без=",
+    "absent": "нет= жоқ= отключ пропа отсутствует= өшір өшіп өшті сөнд outage no= cut without= без=",
     "restore": "дадут включ восстанов қосасыз қосыл қосад restor back=",
     "payment": "оплат плат платеж заплат төле төлем pay paid payment деньг ақша перевод аудар",
     "kaspi": "kaspi каспи",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from mailrobot.config import Settings
 from mailrobot.jobs.redact import redact
-from mailrobot.jobs.reports import Bar, MonthlyReport, build_report, month_bounds, organization_name
+from mailrobot.jobs.reports import (
+    Bar,
+    MonthlyReport,
+    TopQuestion,
+    build_report,
+    month_bounds,
+    organization_name,
+)
 from mailrobot.mail.render import Rendered, Renderer
 from mailrobot.regulation.deadlines import late_by
 from mailrobot.regulation.workdays import WorkCalendar
@@ -99,8 +106,13 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+FAQ_LANGUAGES = ("ru", "kk", "en")  # languages with faq templates
+EXAMPLE_NUMBERS = 5  # case numbers the mail shows per top question (--json and the CSV have them all)
+
+
 def report_context(report: MonthlyReport, settings: Settings, language: str) -> dict[str, Any]:
-    """The templates' view of the report (monthly_report and faq)."""
+    """The templates' view of the report (monthly_report, and faq in the report's language): each top
+    question in `language` where it was asked and answered in it, else as the report has it."""
     decided = report.on_time + report.late + report.pending
     rate = report.on_time_rate
 
@@ -128,15 +140,7 @@ def report_context(report: MonthlyReport, settings: Settings, language: str) -> 
         "by_category": [_bar(b) for b in report.by_category],
         "by_organization": [_bar(b) for b in report.by_organization],
         "top_questions": [
-            {
-                "rank": q.rank,
-                "count": q.count,
-                "share": round(100 * q.share),
-                "width": q.width,
-                "question": q.question,
-                "answer": q.answer,
-                "case_numbers": list(q.case_numbers),
-            }
+            _top_question(q, q.questions.get(language) or q.question, q.answers.get(language) or q.answer)
             for q in report.top_questions
         ],
         "late_cases": [
@@ -154,18 +158,81 @@ def report_context(report: MonthlyReport, settings: Settings, language: str) -> 
     }
 
 
+def _top_question(q: TopQuestion, question: str, answer: str) -> dict[str, Any]:
+    return {
+        "rank": q.rank,
+        "count": q.count,
+        "share": round(100 * q.share),
+        "width": q.width,
+        "question": question,
+        "answer": answer,
+        "case_numbers": list(q.case_numbers[:EXAMPLE_NUMBERS]),
+        "all_case_numbers": list(q.case_numbers),
+    }
+
+
+def faq_context(report: MonthlyReport, settings: Settings, language: str) -> dict[str, Any]:
+    """The FAQ draft's view in a language other than the report's: the top questions answered in it."""
+    answered = [q for q in report.top_questions if q.answers.get(language)]
+    return {
+        "month": report.month,
+        "company_name": settings.company_name(language),
+        "top_questions": [
+            _top_question(q, q.questions.get(language) or q.question, q.answers[language]) for q in answered
+        ],
+    }
+
+
+def faq_languages(report: MonthlyReport, default: str) -> list[str]:
+    """The report's language, then each other language in which some top question was answered."""
+    others = {language for q in report.top_questions for language in q.answers} - {default}
+    return [default, *sorted(others & set(FAQ_LANGUAGES))]
+
+
+def report_json(report: MonthlyReport) -> dict[str, Any]:
+    """The report's figures as `report monthly --json` prints them: each top question with its count, all
+    its case numbers (the most typical first), and its wording and answer per language."""
+    return {
+        "month": report.period,
+        "received": report.received,
+        "answered": report.answered,
+        "on_time": report.on_time,
+        "late": report.late,
+        "pending": report.pending,
+        "on_time_rate": report.on_time_rate,
+        "median_hours": report.median_hours,
+        "median_working_days": report.median_working_days,
+        "by_category": {b.label: b.count for b in report.by_category},
+        "by_organization": {b.label: b.count for b in report.by_organization},
+        "top_questions": [
+            {
+                "rank": q.rank,
+                "count": q.count,
+                "question": q.question,
+                "answer": q.answer,
+                "case_numbers": list(q.case_numbers),
+                "questions": q.questions,
+                "answers": q.answers,
+            }
+            for q in report.top_questions
+        ],
+    }
+
+
 def _bar(bar: Bar) -> dict[str, Any]:
     return {"label": bar.label, "count": bar.count, "share": round(100 * bar.share), "width": bar.width}
 
 
 @dataclass(frozen=True)
 class ReportOutput:
-    """The report as it is mailed and written: the mail's texts, the CSV and the FAQ draft."""
+    """The report as it is mailed and written: the mail's texts, the CSV and the FAQ draft (in the report's
+    language; `faqs` has it in each language the answers were given in, the report's first)."""
 
     report: MonthlyReport
     mail: Rendered
     csv: bytes
     faq: Rendered
+    faqs: dict[str, Rendered] = field(default_factory=dict)
 
 
 def produce(
@@ -180,6 +247,10 @@ def produce(
     report = build_report(session, settings, calendar, renderer, month, now)
     language = settings.robot.default_language
     context = report_context(report, settings, language)
-    faq_draft = renderer.render("faq", language, context)
+    faqs = {language: renderer.render("faq", language, context)}
+    for other in faq_languages(report, language)[1:]:
+        faqs[other] = renderer.render("faq", other, faq_context(report, settings, other))
+    faq_draft = faqs[language]
     mail = renderer.render("monthly_report", language, context | {"faq_title": faq_draft.subject})
-    return ReportOutput(report, mail, report_csv(session, settings, calendar, report, now), faq_draft)
+    csv_data = report_csv(session, settings, calendar, report, now)
+    return ReportOutput(report, mail, csv_data, faq_draft, faqs)

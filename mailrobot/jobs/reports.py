@@ -3,7 +3,7 @@
 For one calendar month (local time) of registered cases: how many, by category and organization, how many
 answered on time, the median time to answer, the late ones, and the most frequent questions with an answer
 that was given.  Counts come from SQL aggregates over the month's range of the received_at index; only the
-texts for the question clustering are read row by row (subject and the start of the body, streamed).
+texts for the question grouping are read row by row (subject and the start of the body, and the answers).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mailrobot.config import Settings
 from mailrobot.jobs import faq
 from mailrobot.jobs.answers import find_answers
+from mailrobot.jobs.faq_draft import Entry, draft_topics
 from mailrobot.jobs.redact import redact
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.deadlines import day_bounds, late_by
@@ -31,8 +32,7 @@ log = logging.getLogger(__name__)
 
 LATE_LIST_LIMIT = 100  # late cases listed in the mail; the CSV has them all
 QUESTION_CHARS = 1000  # of each body read for the clustering: questions come first
-MEMBERS_FOR_TEXT = 20  # a topic's most typical cases considered for its wording
-MEMBERS_FOR_ANSWER = 200  # ... and searched for an answer
+ANSWER_BATCH = 500  # cases whose answers are looked up in one query
 MIN_TOPIC_SIZE = 2  # a question asked once is not a frequent one
 
 
@@ -85,10 +85,12 @@ class TopQuestion:
     count: int
     share: float
     width: int
-    question: str  # redacted
-    answer: str  # redacted; "" when no answer was found
-    language: str
-    case_numbers: tuple[str, ...]  # a few examples, for the head
+    question: str  # redacted, in the report's language when asked in it
+    answer: str  # redacted, in the report's language when given in it; "" when no answer was found
+    language: str  # of `question`
+    case_numbers: tuple[str, ...]  # all of them, the most typical first: the head can check the group
+    questions: dict[str, str] = field(default_factory=dict)  # language -> wording, redacted
+    answers: dict[str, str] = field(default_factory=dict)  # language -> answer, redacted
 
 
 @dataclass(frozen=True)
@@ -229,58 +231,55 @@ def organization_name(settings: Settings, code: str | None, language: str) -> st
 def _top_questions(
     session: Session, settings: Settings, renderer: Renderer, report: MonthlyReport, in_month: Any
 ) -> None:
-    """Cluster the month's questions and describe the largest clusters."""
-
-    def items() -> Any:
-        rows = session.execute(
-            select(Case.id, Case.subject, func.substr(Case.body, 1, QUESTION_CHARS)).where(in_month)
+    """Group the month's questions by meaning (the answers given first) and describe the largest groups."""
+    default = settings.robot.default_language
+    rows = session.execute(
+        select(
+            Case.id,
+            Case.number,
+            Case.subject,
+            func.substr(Case.body, 1, QUESTION_CHARS),
+            Case.category,
+            Case.language,
+            Case.requester_name,
+        ).where(in_month)
+    ).all()
+    answers = {}
+    for start in range(0, len(rows), ANSWER_BATCH):
+        batch = [r[0] for r in rows[start : start + ANSWER_BATCH]]
+        answers.update(find_answers(session, settings, renderer, batch))
+    entries = []
+    for case_id, number, subject, body, category, language, requester_name in rows:
+        found = answers.get(case_id)
+        entries.append(
+            Entry(
+                key=case_id,
+                number=number,
+                question=faq.question_text(subject, body or ""),
+                answer=faq.answer_text(found.text) if found else "",
+                language=language or default,
+                answer_language=(found.language if found else "") or language or default,
+                category=category or "",
+                names=tuple(n for n in (requester_name,) if n),
+            )
         )
-        for case_id, subject, body in rows:
-            yield case_id, faq.tokens(faq.question_text(subject, body or ""))
-
-    clusters = [c for c in faq.cluster(items(), settings.jobs.report_similarity) if c.size >= MIN_TOPIC_SIZE]
-    clusters = clusters[: settings.jobs.report_top_questions]
-    top = clusters[0].size if clusters else 0
-    for rank, topic in enumerate(clusters, start=1):
-        question, language, numbers = _wording(session, topic.members[:MEMBERS_FOR_TEXT], settings)
-        answer = _answer(session, settings, renderer, topic.members[:MEMBERS_FOR_ANSWER])
+    topics = draft_topics(entries, settings.jobs.report_top_questions, MIN_TOPIC_SIZE)
+    top = topics[0].count if topics else 0
+    for rank, topic in enumerate(topics, start=1):
+        language = default if default in topic.questions else next(iter(topic.questions), default)
         report.top_questions.append(
             TopQuestion(
                 rank=rank,
-                count=topic.size,
-                share=topic.size / report.received,
-                width=round(100 * topic.size / top),
-                question=question,
-                answer=answer,
+                count=topic.count,
+                share=topic.count / report.received,
+                width=round(100 * topic.count / top),
+                question=topic.questions.get(language, ""),
+                answer=topic.answers.get(default) or next(iter(topic.answers.values()), ""),
                 language=language,
-                case_numbers=numbers,
+                case_numbers=topic.numbers,
+                questions=topic.questions,
+                answers=topic.answers,
             )
         )
-        for case_id in topic.members:
+        for case_id in topic.keys:
             report.topics[case_id] = rank
-
-
-def _wording(session: Session, ids: list[int], settings: Settings) -> tuple[str, str, tuple[str, ...]]:
-    """The topic's question as one consumer asked it: the shortest clear wording among its typical cases."""
-    rows = session.execute(
-        select(Case.id, Case.number, Case.subject, Case.body, Case.requester_name, Case.language).where(
-            Case.id.in_(ids)
-        )
-    ).all()
-    by_id = {r.id: r for r in rows}
-    ordered = [by_id[i] for i in ids if i in by_id]
-    candidates = [(faq.question_text(r.subject, r.body), r) for r in ordered]
-    clear = [c for c in candidates if len(c[0]) >= 20] or candidates
-    text, chosen = min(clear, key=lambda c: len(c[0]))
-    question = redact(text, chosen.language, names=(chosen.requester_name,))
-    return question, chosen.language or settings.robot.default_language, tuple(r.number for r in ordered[:5])
-
-
-def _answer(session: Session, settings: Settings, renderer: Renderer, ids: list[int]) -> str:
-    """An answer given to one of the topic's cases (the most typical case that has one), redacted."""
-    answers = find_answers(session, settings, renderer, ids)
-    for case_id in ids:
-        found = answers.get(case_id)
-        if found:
-            return redact(faq.answer_text(found.text), found.language, names=found.names)
-    return ""
