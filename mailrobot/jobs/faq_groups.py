@@ -17,6 +17,7 @@ standard library is used; the work grows with the questions times the groups, no
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,8 @@ JOIN_ONE = 0.4  # ... from which a question joins a group
 JOIN_LEFTOVERS = 0.45  # ... from which two questions without a group make one
 MIN_SHARED_CONCEPTS = 2
 SAME_CATEGORY, OTHER_CATEGORY = 0.1, -0.25
+COHESION = 0.1  # mean likeness of two of an answer group's questions below which its text tells no topic
+COHESION_SAMPLE = 30  # questions of an answer group whose likeness is measured
 MAX_SEEDS = 500  # answer groups compared with each other: the largest ones
 
 
@@ -91,6 +94,10 @@ class _Profile:
         return self._sides
 
     @property
+    def size(self) -> int:
+        return len(self.keys)
+
+    @property
     def category(self) -> str:
         """The category most of its cases have, if one has more than any other."""
         if not self.categories:
@@ -136,14 +143,28 @@ def neutral(vector: Mapping[str, float]) -> Vector:
 
 @dataclass(frozen=True)
 class Side:
-    """A question's or an answer's vector (None: no answer), and its language-neutral part."""
+    """A question's or an answer's vector (None: no answer), and its language-neutral part, both of unit
+    length so that a cosine is a dot product."""
 
     full: Mapping[str, float] | None
     neutral: Mapping[str, float] | None = None
 
     @classmethod
     def of(cls, vector: Mapping[str, float] | None) -> Side:
-        return cls(vector, neutral(vector) if vector else None)
+        if not vector:
+            return cls(None)
+        return cls(_unit(vector), _unit(neutral(vector)))
+
+
+def _unit(vector: Mapping[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in vector.values()))
+    return {t: w / norm for t, w in vector.items()} if norm else {}
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
 
 
 def alike(a: Side, b: Side) -> float:
@@ -151,10 +172,10 @@ def alike(a: Side, b: Side) -> float:
     concept in common is no evidence ("электричество" is in many questions)."""
     if not a.full or not b.full:
         return 0.0
-    words = cosine(a.full, b.full)
+    words = _dot(a.full, b.full)
     if not a.neutral or not b.neutral or len(a.neutral.keys() & b.neutral.keys()) < MIN_SHARED_CONCEPTS:
         return words
-    return max(words, cosine(a.neutral, b.neutral))
+    return max(words, _dot(a.neutral, b.neutral))
 
 
 def similarity(
@@ -195,7 +216,12 @@ def group_questions(asked: Iterable[Asked]) -> list[Group]:
         profile = _Profile()
         for i in sorted(text.members):
             profile.add(questions[i], answers[i], items[i].category, i)
-            grouped.add(i)
+        # "Your request has been registered" answers every question alike: such a text tells no topic.
+        if _cohesion([sides[i][0] for i in profile.keys[:COHESION_SAMPLE]]) < COHESION:
+            for i in profile.keys:
+                answers[i], sides[i] = None, (sides[i][0], Side(None))
+            continue
+        grouped.update(profile.keys)
         seeds.append(profile)
 
     # 2. Texts that answer one question join, most alike first.
@@ -222,22 +248,41 @@ def group_questions(asked: Iterable[Asked]) -> list[Group]:
     return sorted(result, key=lambda g: (-g.size, g.members[0]))
 
 
+def _cohesion(questions: list[Side]) -> float:
+    """How alike a group's questions are, two by two, on average."""
+    pairs = [(a, b) for x, a in enumerate(questions) for b in questions[x + 1 :]]
+    return sum(alike(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
 def _join_seeds(seeds: list[_Profile]) -> list[_Profile]:
-    """Average-linkage agglomeration of the answer groups while the most alike pair is alike enough."""
-    alive = list(range(len(seeds)))
-    while len(alive) > 1:
-        best, pair = JOIN_GROUPS, None
-        for x, a in enumerate(alive):
-            for b in alive[x + 1 :]:
-                (qa, aa), (qb, ab) = seeds[a].sides, seeds[b].sides
-                score = similarity((qa, qb), (aa, ab), (seeds[a].category, seeds[b].category))
-                if score > best:
-                    best, pair = score, (a, b)
-        if pair is None:
-            break
-        seeds[pair[0]].absorb(seeds[pair[1]])
-        alive.remove(pair[1])
-    return [seeds[i] for i in alive]
+    """Join the most alike pair of answer groups, then again, while the most alike pair is alike enough;
+    a joined group is compared anew (its vectors are the sums of its members')."""
+
+    def score(a: int, b: int) -> float:
+        (qa, aa), (qb, ab) = seeds[a].sides, seeds[b].sides
+        return similarity((qa, qb), (aa, ab), (seeds[a].category, seeds[b].category))
+
+    version = [0] * len(seeds)
+    heap = [
+        (-s, a, b, 0, 0)
+        for a in range(len(seeds))
+        for b in range(a + 1, len(seeds))
+        if (s := score(a, b)) > JOIN_GROUPS
+    ]
+    heapq.heapify(heap)
+    alive = set(range(len(seeds)))
+    while heap:
+        _, a, b, version_a, version_b = heapq.heappop(heap)
+        if a not in alive or b not in alive or (version[a], version[b]) != (version_a, version_b):
+            continue
+        seeds[a].absorb(seeds[b])
+        alive.discard(b)
+        version[a] += 1
+        for other in alive - {a}:
+            if (s := score(a, other)) > JOIN_GROUPS:
+                low, high = min(a, other), max(a, other)
+                heapq.heappush(heap, (-s, low, high, version[low], version[high]))
+    return [seeds[i] for i in sorted(alive)]
 
 
 def _group_leftovers(
