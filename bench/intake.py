@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,8 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.factories import consumer_mail  # noqa: E402
-from tests.servers import Dovecot, robot_config, write_toml  # noqa: E402
+from tests.support.config import robot_config, write_toml  # noqa: E402
+from tests.support.daemon import run_mailrobot, running_daemon  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.support.factories import consumer_mail  # noqa: E402
+from tests.support.net import LOCALHOST, free_port  # noqa: E402
 
 
 class CountingSink:
@@ -35,9 +36,7 @@ class CountingSink:
         self.count = 0
         self.arrived = threading.Condition()
         self.require_auth = False
-        from tests.servers import free_port
-
-        self.host, self.port = "127.0.0.1", free_port()
+        self.host, self.port = LOCALHOST, free_port()
         self.controller = Controller(self, hostname=self.host, port=self.port)
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
@@ -80,12 +79,7 @@ def mails(n: int, tag: str) -> list[bytes]:
 
 def run_once(config: Path) -> tuple[float, int, str]:
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "mailrobot", "run", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
+    proc = run_mailrobot(config, "run", "--once", timeout=3600)
     elapsed = time.perf_counter() - started
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
@@ -96,14 +90,7 @@ def run_once(config: Path) -> tuple[float, int, str]:
 def idle_latency(
     dovecot: Dovecot, user: tuple[str, str], sink: CountingSink, config: Path, count: int
 ) -> list[float]:
-    log = open(config.parent / "daemon.log", "w")  # noqa: SIM115
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
-    try:
+    with running_daemon(config):
         time.sleep(3)
         base = sink.count
         latencies = []
@@ -114,10 +101,6 @@ def idle_latency(
             latencies.append(time.perf_counter() - started)
             time.sleep(0.02)
         return latencies
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=20)
-        log.close()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from mailrobot.mail.render import Renderer  # noqa: E402
 from mailrobot.regulation.workdays import WorkCalendar  # noqa: E402
 from mailrobot.store.db import Database  # noqa: E402
 from mailrobot.store.models import Case  # noqa: E402
-from tests.factories import make_settings  # noqa: E402
+from tests.support.config import make_settings  # noqa: E402
 
 # Thursday 26 November 2026, 09:40 in Almaty: after the digest's and the reminders' hour.
 NOW = datetime(2026, 11, 26, 4, 40, tzinfo=UTC)

@@ -1,8 +1,8 @@
 """The mail robot end to end, on this machine, in one command (scripts/demo.sh runs it).
 
-Starts a private Dovecot and an SMTP sink on 127.0.0.1 (the same servers the tests use), puts the sample
-mails of demo/mails/ into the feedback mailbox, runs `mailrobot run --once`, and shows what came out:
-the cases, the messages, and every mail the robot sent.  The consumers' mails must each get one
+Starts a private Dovecot and an SMTP sink on 127.0.0.1 (the servers of tests/support that the tests use),
+puts the sample mails of demo/mails/ into the feedback mailbox, runs `mailrobot run --once`, and shows what
+came out: the cases, the messages, and every mail the robot sent.  The consumers' mails must each get one
 registration notice; the out-of-office reply and the bounce must get none.  Exit status 0 when so.
 
 The config and the SQLite database stay in demo/work/ afterwards, so the CLI can be tried on them:
@@ -19,9 +19,12 @@ from email.utils import getaddresses
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script: make `tests.servers` importable
+sys.path.insert(0, str(REPO))  # run as a script: make `tests.support` importable
 
-from tests.servers import Dovecot, ReceivedMail, SmtpSink, robot_config, write_toml  # noqa: E402
+from tests.support.config import robot_config, write_toml  # noqa: E402
+from tests.support.daemon import run_mailrobot  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.support.smtp import ReceivedMail, SmtpSink  # noqa: E402
 
 MAILS = REPO / "demo" / "mails"
 WORK = REPO / "demo" / "work"
@@ -60,16 +63,8 @@ ORGANISATION = {
 
 
 def mailrobot(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the mailrobot CLI from this virtualenv (the console script, or `python -m mailrobot`)."""
-    script = Path(sys.executable).with_name("mailrobot")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "mailrobot"]
-    return subprocess.run(
-        [*command, *args, "--config", str(WORK / "config.toml")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """Run the mailrobot CLI of this virtualenv on the demo's config."""
+    return run_mailrobot(WORK / "config.toml", *args)
 
 
 def heading(title: str) -> None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: dependencies, lint, tests.  Extra arguments go to pytest
 # (e.g. scripts/test.sh -k harness -x).  The suite runs once per database backend: SQLite, then PostgreSQL
-# (a throw-away cluster the tests start themselves, see tests/pg.py).  MAILROBOT_TEST_BACKENDS=sqlite runs
-# one pass only.
+# (a throw-away cluster the tests start themselves, see tests/support/pg.py).  MAILROBOT_TEST_BACKENDS=sqlite
+# runs one pass only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,32 +1,23 @@
-"""Fixtures: one real Dovecot per session, a fresh mail user and SMTP sink per test, and robot configs."""
+"""Fixtures for every test folder: the database backend, one real Dovecot per session, a fresh mail user and
+SMTP sink per test, robot configs, the corpus.  The servers and builders themselves live in tests/support."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from tests import pg
-from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
+from tests.support import paths, pg
+from tests.support.config import WriteConfig, robot_config, write_toml
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.smtp import SmtpSink
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS_ENV = "MAILROBOT_CORPUS"
-CORPUS = REPO / "tests" / "data" / "corpus"
-
-
-class Mailbox(NamedTuple):
-    """A Dovecot user made for one test; unpacks as (username, password)."""
-
-    username: str
-    password: str
-
-
-WriteConfig = Callable[..., Path]
+E2E = paths.REPO / "tests" / "e2e"
+SERVER_FIXTURES = frozenset({"dovecot", "mailbox", "smtp_sink", "write_config"})
 
 _user_numbers = itertools.count(1)
 
@@ -39,9 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Whatever needs the real servers is an integration test, so `pytest -m "not integration"` runs the
-    # pure unit tests alone without anyone remembering to mark them.
+    # other tests alone without anyone remembering to mark them: everything in tests/e2e, and any test
+    # elsewhere that asks for a server.
     for item in items:
-        if {"dovecot", "mailbox", "smtp_sink", "write_config"} & set(getattr(item, "fixturenames", ())):
+        if item.path.is_relative_to(E2E) or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
 
 
@@ -60,7 +52,7 @@ def postgres_server() -> Iterator[pg.PostgresServer | None]:
 
 @pytest.fixture(autouse=True)
 def _test_databases(postgres_server: pg.PostgresServer | None) -> Iterator[None]:
-    # Binds tests.pg.database_url() to this test, so plain helpers (factories.settings_dict) get the
+    # Binds tests.support.pg.database_url() to this test, so plain helpers (config.settings_dict) get the
     # backend's database without a fixture argument; the test's PostgreSQL databases are emptied after it.
     databases = pg.TestDatabases(postgres_server)
     pg.bind(databases)
@@ -106,7 +98,7 @@ def write_config(dovecot: Dovecot) -> WriteConfig:
     """Factory: `write_config(tmp_path, mailbox, smtp_sink, **overrides) -> Path` of a robot config.toml.
 
     Overrides are per-section dicts merged into the defaults, e.g. `imap={"use_idle": False}`; a None
-    value deletes a key, e.g. `robot={"secret": None}`.  The database is `tests.pg.database_url(tmp_path)`:
+    value deletes a key, e.g. `robot={"secret": None}`.  The database is `pg.database_url(tmp_path)`:
     SQLite in tmp_path, or a fresh PostgreSQL database in the PostgreSQL pass.
     """
 
@@ -121,4 +113,4 @@ def write_config(dovecot: Dovecot) -> WriteConfig:
 def corpus_dir() -> Path:
     """The corpus of real-world messages vendored in tests/data/corpus (its README names each source and
     license); $MAILROBOT_CORPUS points at another copy."""
-    return Path(os.environ.get(CORPUS_ENV) or CORPUS)
+    return paths.corpus_dir()

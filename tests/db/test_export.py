@@ -18,8 +18,9 @@ from mailrobot.jobs.export import ExportError, export_case, safe_filename
 from mailrobot.jobs.retention import purge_raw
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Message, Outbox
-from tests.factories import settings_dict
-from tests.test_retention import NOW, OLD, mail_with_attachment, make_register
+from tests.support.config import settings_dict
+from tests.support.factories import mail_with_attachment
+from tests.support.pipeline import NOW, OLD, make_register
 
 NUMBER = "SKES-2026-000001"
 

@@ -7,34 +7,22 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.render import Renderer
 from mailrobot.mail.tokens import read_message_id
 from mailrobot.regulation.classify import Facts, Verdict
-from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.service import intake as intake_module
 from mailrobot.service.intake import Fetched, Intake, dedup_key
-from mailrobot.store.db import Database
 from mailrobot.store.models import Case, Event, Message, Outbox
-from tests.factories import SECRET, consumer_mail, make_settings
-
-NOW = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)  # Friday 11:00 in Almaty, before the Nauryz holidays
-BOX = "feedback@127.0.0.1:143/INBOX"
+from tests.support.config import SECRET, make_settings
+from tests.support.factories import consumer_mail
+from tests.support.pipeline import BOX, NOW, count, new_intake
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Intake:
-    settings = make_settings(tmp_path)
-    db = Database(settings.database.url)
-    db.upgrade()
-    return Intake(db, settings, WorkCalendar.from_settings(settings), Renderer(), clock=lambda: NOW)
-
-
-def _count(pipeline: Intake, model: type, *where: object) -> int:
-    with pipeline.db.sessions() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    return new_intake(make_settings(tmp_path), lambda: NOW)
 
 
 def test_consumer_mail_becomes_a_case_with_a_notice(pipeline: Intake) -> None:
@@ -69,7 +57,7 @@ def test_replay_after_a_crash_before_the_move_gives_one_case(pipeline: Intake) -
     pipeline.process(BOX, 7, [Fetched(1, raw)])
     [again] = pipeline.process(BOX, 7, [Fetched(1, raw)])
     assert again.status == "replay"
-    assert _count(pipeline, Case) == 1 and _count(pipeline, Outbox) == 1 and _count(pipeline, Message) == 1
+    assert [count(pipeline.db, model) for model in (Case, Outbox, Message)] == [1, 1, 1]
 
 
 def test_same_message_id_elsewhere_is_recorded_as_duplicate(pipeline: Intake) -> None:
@@ -78,14 +66,14 @@ def test_same_message_id_elsewhere_is_recorded_as_duplicate(pipeline: Intake) ->
     assert [o.status for o in outcomes] == ["case", "duplicate"]
     [later] = pipeline.process(BOX, 8, [Fetched(1, raw)])  # UIDVALIDITY changed: same mail, new UID
     assert later.status == "duplicate"
-    assert _count(pipeline, Case) == 1 and _count(pipeline, Message) == 3
+    assert count(pipeline.db, Case) == 1 and count(pipeline.db, Message) == 3
 
 
 def test_automatic_mail_is_ignored_without_a_notice(pipeline: Intake) -> None:
     raw = consumer_mail(subject="Out of office", headers={"Auto-Submitted": "auto-replied"})
     [outcome] = pipeline.process(BOX, 7, [Fetched(1, raw)])
     assert outcome.status == "ignored" and "Auto-Submitted" in outcome.reason
-    assert _count(pipeline, Case) == 0 and _count(pipeline, Outbox) == 0
+    assert count(pipeline.db, Case) == 0 and count(pipeline.db, Outbox) == 0
 
 
 def test_notice_cap_per_sender(pipeline: Intake) -> None:
@@ -95,8 +83,8 @@ def test_notice_cap_per_sender(pipeline: Intake) -> None:
     ]
     outcomes = pipeline.process(BOX, 7, batch[:3]) + pipeline.process(BOX, 7, batch[3:])
     assert [o.status for o in outcomes] == ["case"] * 7
-    assert _count(pipeline, Outbox) == 5
-    assert _count(pipeline, Event, Event.kind == "notice_skipped") == 2
+    assert count(pipeline.db, Outbox) == 5
+    assert count(pipeline.db, Event, Event.kind == "notice_skipped") == 2
     numbers = [o.case_number for o in outcomes]
     assert numbers == [f"SKES-2026-{i:06d}" for i in range(1, 8)]  # gap-free
 
@@ -135,8 +123,8 @@ def test_unparseable_and_crashing_messages_are_quarantined(
     with pipeline.db.sessions() as s:
         rows = s.scalars(select(Message).order_by(Message.uid)).all()
         assert rows[0].raw == b"" and rows[1].raw is not None and b"CRASH" in rows[1].raw
-    assert _count(pipeline, Case) == 1  # the crashed message's savepoint rolled back its case
-    assert _count(pipeline, Outbox) == 1
+    assert count(pipeline.db, Case) == 1  # the crashed message's savepoint rolled back its case
+    assert count(pipeline.db, Outbox) == 1
 
 
 def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intake) -> None:
@@ -158,7 +146,7 @@ def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intak
         )
     [outcome] = pipeline.process(BOX, 7, [Fetched(1, raw)])
     assert outcome.status == "quarantined" and "attempts" in outcome.reason
-    assert _count(pipeline, Case) == 0
+    assert count(pipeline.db, Case) == 0
 
 
 def test_dedup_key_without_message_id_hashes_the_bytes() -> None:

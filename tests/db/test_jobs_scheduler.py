@@ -13,7 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from mailrobot.jobs.scheduler import JobScheduler, missed, schedules
 from mailrobot.jobs.tasks import JobResult
 from mailrobot.store.models import JobRun
-from tests.test_jobs import ALMATY, World, at, due
+from tests.support.jobs_world import ALMATY, World, at, due
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -1,11 +1,10 @@
-"""Leader election: one daemon leads; on SQLite a second one is refused, on PostgreSQL it waits."""
+"""Leader election: one daemon leads; on SQLite a second one is refused, on PostgreSQL it waits (the same with
+daemon processes: tests/e2e/test_two_daemons.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,10 +16,6 @@ from sqlalchemy.engine import make_url
 
 from mailrobot.outside import leader
 from mailrobot.store.db import Database
-from tests.conftest import Mailbox
-from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _admin(url: str) -> psycopg.Connection:
@@ -44,34 +39,6 @@ def test_sqlite_second_leader_is_refused_until_the_first_releases(tmp_path: Path
     again = leader.acquire(Database(db.url), stop)
     assert again is not None
     again.release()
-
-
-def test_sqlite_second_daemon_process_refuses_to_start(
-    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink
-) -> None:
-    # SQLite whatever the pass: this is the SQLite rule.
-    config = write_toml(
-        tmp_path / "config.toml", robot_config(dovecot, mailbox, smtp_sink, f"sqlite:///{tmp_path}/robot.db")
-    )
-    command = [sys.executable, "-m", "mailrobot", "run", "--config", str(config)]
-    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not (tmp_path / "robot.db.lock").exists() or not (tmp_path / "robot.db.lock").read_text():
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
-            assert time.monotonic() < deadline, "the first daemon did not take its lock"
-            time.sleep(0.05)
-        second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
-        assert second.returncode == 1
-        assert "another mailrobot daemon (" in second.stderr and f"pid {first.pid}" in second.stderr
-        assert "only one may run on a SQLite file" in second.stderr
-        assert "Traceback" not in second.stderr
-        once = subprocess.run([*command, "--once"], cwd=REPO, capture_output=True, text=True, timeout=30)
-        assert once.returncode == 1 and "only one may run" in once.stderr
-        assert first.poll() is None  # the first one runs on, undisturbed
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=15)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------

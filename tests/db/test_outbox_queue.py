@@ -19,9 +19,10 @@ from mailrobot.mail.tokens import make_message_id
 from mailrobot.outside.sender import OutboxSender, SmtpConnection, TemporaryFailure, retry_delay
 from mailrobot.service.doctor import FAIL, OK, WARN, _outbox
 from mailrobot.store.models import Case, Event, Outbox
-from tests.factories import SECRET, settings_dict
-from tests.servers import SmtpSink, free_port, write_toml
-from tests.test_jobs import HEAD, OPERATOR, World, at, due
+from tests.support.config import SECRET, settings_dict, write_toml
+from tests.support.jobs_world import HEAD, OPERATOR, World, at, due
+from tests.support.net import free_port
+from tests.support.smtp import SmtpSink
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # a Friday evening: the relay goes down for the weekend
 

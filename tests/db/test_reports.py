@@ -22,7 +22,7 @@ from mailrobot.jobs.reports import (
 )
 from mailrobot.mail.compose import Envelope, compose
 from mailrobot.store.models import Event, Outbox
-from tests.test_jobs import HEAD, PR, World, add_case, at
+from tests.support.jobs_world import HEAD, PR, World, add_case, at
 
 QUESTIONS = {
     "meter": [

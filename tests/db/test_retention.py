@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import tomli_w
@@ -18,51 +15,11 @@ from mailrobot.config import Settings
 from mailrobot.jobs.retention import purge_raw
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.service.intake import Fetched, Intake
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
-from tests.factories import make_settings, settings_dict
-
-OLD = datetime(2022, 11, 10, 6, 0, tzinfo=UTC)
-NOW = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
-BOX = "feedback@127.0.0.1:143/INBOX"
-
-
-def mail_with_attachment(n: int, filename: str = "квитанция.pdf") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"Потребитель {n} <consumer{n}@mail.kz>"
-    msg["To"] = "feedback@example.kz"
-    msg["Subject"] = f"Счёт за электроэнергию {n}"
-    msg["Message-ID"] = f"<retention-{n}@mail.kz>"
-    msg.set_content(f"Здравствуйте! Прошу проверить счёт по лицевому счёту {n}. Квитанция во вложении.")
-    msg.add_attachment(b"%PDF-1.4 receipt " + str(n).encode() * 50, "application", "pdf", filename=filename)
-    return msg.as_bytes()
-
-
-Register = Callable[[datetime, list[bytes]], None]
-
-
-def make_register(tmp_path: Path, **sections: dict[str, Any]) -> tuple[Settings, Database, Register]:
-    settings = make_settings(tmp_path, **sections)
-    db = Database(settings.database.url)
-    db.upgrade()
-    clock = {"now": NOW}
-    intake = Intake(
-        db, settings, WorkCalendar.from_settings(settings), Renderer(), clock=lambda: clock["now"]
-    )
-    uids = iter(range(1, 10_000))
-
-    def register(at: datetime, mails: list[bytes]) -> None:
-        clock["now"] = at
-        outcomes = intake.process(BOX, 7, [Fetched(next(uids), raw) for raw in mails])
-        assert {o.status for o in outcomes} == {"case"}, outcomes
-
-    return settings, db, register
-
-
-def count(db: Database, model: type, *where: Any) -> int:
-    with db.sessions() as s:
-        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+from tests.support.config import settings_dict
+from tests.support.factories import mail_with_attachment
+from tests.support.pipeline import NOW, OLD, count, make_register
 
 
 @pytest.fixture

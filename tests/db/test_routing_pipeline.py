@@ -9,20 +9,17 @@ from pathlib import Path
 import pytest
 
 from mailrobot.mail.tokens import read_message_id, read_reply_address
-from tests.factories import SECRET
-from tests.routing_world import (
+from tests.support.config import SECRET
+from tests.support.factories import mail, read, reply, text_of
+from tests.support.routing_world import (
     CONSUMER,
     GRID,
     HEAD,
     OP1,
     OP2,
     World,
-    mail,
     make_routing_settings,
     open_case,
-    read,
-    reply,
-    text_of,
 )
 
 ANSWER = "Добрый день!\n\nПоказания исправлены, перерасчёт будет в квитанции за ноябрь."

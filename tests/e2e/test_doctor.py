@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 from mailrobot.config import load_settings
 from mailrobot.store.db import Database
-from tests.conftest import Mailbox, WriteConfig
-from tests.servers import Dovecot, SmtpSink
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.config import WriteConfig
+from tests.support.daemon import run_mailrobot
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.smtp import SmtpSink
 
 
 def doctor(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailrobot", "doctor", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
+    return run_mailrobot(config, "doctor", timeout=120, env=env)
 
 
 def lines(result: subprocess.CompletedProcess[str], mark: str) -> list[str]:

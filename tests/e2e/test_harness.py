@@ -11,9 +11,10 @@ from email.message import EmailMessage
 import pytest
 
 from mailrobot.config import load_settings
-from tests.conftest import Mailbox, WriteConfig
-from tests.pg import database_url
-from tests.servers import Dovecot, DovecotError, SmtpSink
+from tests.support.config import WriteConfig
+from tests.support.dovecot import Dovecot, DovecotError, Mailbox
+from tests.support.pg import database_url
+from tests.support.smtp import SmtpSink
 
 
 def _mail(subject: str = "Показания счётчика", body: str = "Прошу сделать перерасчёт.\n") -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,27 +12,20 @@ import pytest
 from mailrobot.config import load_settings
 from mailrobot.outside.imap import MailboxSource
 from mailrobot.service.daemon import Robot
-from tests.conftest import Mailbox, WriteConfig
-from tests.daemons import running_daemon
-from tests.factories import consumer_mail
-from tests.servers import Dovecot, SmtpSink
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.config import WriteConfig
+from tests.support.daemon import run_mailrobot, running_daemon
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.factories import consumer_mail
+from tests.support.smtp import SmtpSink
 
 KAZAKH = (
     "Сәлеметсіз бе! Қараша айындағы түбіртекте электр энергиясы үшін төлем көрсетілмеген. Тексеруді сұраймын."
 )
 
 
-def mailrobot(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailrobot", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=check,
-        cwd=REPO,
-    )
+def mailrobot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command as an admin types it, in its own process; a failure fails the test."""
+    return run_mailrobot(config, *args, check=True)
 
 
 def cases_json(config: Path) -> list[dict]:

@@ -4,8 +4,6 @@ the CLI as an admin runs it, and the daemon's own scheduler."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,12 +19,12 @@ from mailrobot.config import load_settings
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.models import Case
-from tests.conftest import Mailbox, WriteConfig
-from tests.daemons import running_daemon
-from tests.factories import consumer_mail
-from tests.servers import Dovecot, ReceivedMail, SmtpSink
+from tests.support.config import WriteConfig
+from tests.support.daemon import run_mailrobot, running_daemon
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.factories import consumer_mail
+from tests.support.smtp import ReceivedMail, SmtpSink
 
-REPO = Path(__file__).resolve().parent.parent
 HEAD = "head@skes.example.kz"
 PR = "pr@skes.example.kz"
 OPERATOR = "ivanova@skes.example.kz"
@@ -45,9 +43,7 @@ def mailrobot(config: Path, *args: str, check: bool = True) -> Result:
     except the runs of the robot itself: those get their own process, as under systemd."""
     argv = [*args, "--config", str(config)]
     if args[0] == "run":
-        done = subprocess.run(
-            [sys.executable, "-m", "mailrobot", *argv], capture_output=True, text=True, timeout=300, cwd=REPO
-        )
+        done = run_mailrobot(config, *args)
         result = Result(done.returncode, done.stdout, done.stderr)
     else:
         invoked = CliRunner().invoke(main, argv)

@@ -2,14 +2,14 @@
 
 A small token server plays the identity provider: it issues tokens (what a token command or Microsoft's
 token endpoint would hand out) and answers Dovecot's RFC 7662 introspection requests, so a token it has
-expired is refused by Dovecot exactly as a real server refuses an expired token.
+expired is refused by Dovecot exactly as a real server refuses an expired token.  (Token commands and the
+config, without servers: tests/unit/test_oauth.py.)
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,21 +21,20 @@ from urllib.parse import parse_qs, urlparse
 import imapclient
 import pytest
 
-from mailrobot.config import ConfigError, load_settings, parse_settings
+from mailrobot.config import load_settings
 from mailrobot.outside.imap import open_client
 from mailrobot.outside.oauth import (
-    CommandTokenSource,
     M365TokenSource,
     TokenError,
-    parse_token_output,
-    with_fresh_token,
 )
 from mailrobot.outside.sender import SmtpConnection
-from tests.factories import consumer_mail, settings_dict
-from tests.pg import database_url
-from tests.servers import LOCALHOST, Dovecot, SmtpSink, robot_config, write_toml
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.config import robot_config, write_toml
+from tests.support.daemon import run_mailrobot
+from tests.support.dovecot import Dovecot
+from tests.support.factories import consumer_mail
+from tests.support.net import LOCALHOST
+from tests.support.pg import database_url
+from tests.support.smtp import SmtpSink
 
 
 class TokenServer:
@@ -165,13 +164,7 @@ def test_run_once_logs_in_to_imap_and_smtp_with_xoauth2(
     oauth_dovecot.append(user, consumer_mail("aigul@mail.ru", "Счёт", message_id="<oauth-1@mail.ru>"))
     issued_before = len(token_server.issued)
 
-    result = subprocess.run(
-        [sys.executable, "-m", "mailrobot", "run", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    result = run_mailrobot(config, "run", "--once", timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "processed 1 messages" in result.stdout
     [notice] = oauth_sink.wait_for(1)
@@ -290,95 +283,3 @@ def test_microsoft_365_refusal_is_reported(token_server: TokenServer) -> None:
     )
     with pytest.raises(TokenError, match="AADSTS7000215"):
         source.token()
-
-
-# -- token command, without servers -----------------------------------------------------------------------
-
-
-def counting_command(tmp_path: Path, output: str = '{{"access_token": "t{n}", "expires_in": 600}}') -> str:
-    """A command that prints token number n (1, 2, ...) on its n-th run."""
-    script = tmp_path / "count.py"
-    script.write_text(
-        "import pathlib, sys\n"
-        f"counter = pathlib.Path({str(tmp_path / 'n')!r})\n"
-        "n = int(counter.read_text()) + 1 if counter.exists() else 1\n"
-        "counter.write_text(str(n))\n"
-        f"print({output!r}.format(n=n))\n",
-        encoding="utf-8",
-    )
-    return f"{sys.executable} {script}"
-
-
-def test_command_token_is_kept_until_shortly_before_it_expires(tmp_path: Path) -> None:
-    now = [1000.0]
-    source = CommandTokenSource(counting_command(tmp_path), clock=lambda: now[0])
-    assert source.token() == "t1"
-    now[0] += 500  # 600 s lifetime, renewed in the last minute
-    assert source.token() == "t1"
-    now[0] += 50
-    assert source.token() == "t2"
-    source.invalidate("t1")  # an old token refused: nothing to do, t2 is current
-    assert source.token() == "t2"
-    source.invalidate("t2")
-    assert source.token() == "t3"
-
-
-def test_a_bare_token_is_kept_until_refused(tmp_path: Path) -> None:
-    source = CommandTokenSource(counting_command(tmp_path, "bare-{n}"), clock=lambda: 0.0)
-    assert source.token() == source.token() == "bare-1"
-    source.invalidate("bare-1")
-    assert source.token() == "bare-2"
-
-
-def test_token_command_failures_say_what_went_wrong(tmp_path: Path) -> None:
-    failing = CommandTokenSource(f"{sys.executable} -c \"import sys; sys.exit('tenant not found')\"")
-    with pytest.raises(TokenError, match="exited with 1: tenant not found"):
-        failing.token()
-    with pytest.raises(TokenError, match="not found"):
-        CommandTokenSource(str(tmp_path / "no-such-program")).token()
-    with pytest.raises(TokenError, match="alone"):
-        parse_token_output("Enter your password:\n")
-    with pytest.raises(TokenError, match="access_token"):
-        parse_token_output('{"token": "x"}')
-    assert parse_token_output('{"access_token": "abc", "expires_in": "3599"}') == ("abc", 3599.0)
-    assert parse_token_output("  abc.def \n") == ("abc.def", None)
-
-
-def test_with_fresh_token_retries_once_and_only_on_refusal() -> None:
-    class Source:
-        def __init__(self) -> None:
-            self.tokens, self.dropped = iter(["old", "new"]), []
-
-        def token(self) -> str:
-            return next(self.tokens)
-
-        def invalidate(self, token: str) -> None:
-            self.dropped.append(token)
-
-    source = Source()
-
-    def login(token: str) -> str:
-        if token == "old":
-            raise PermissionError("refused")
-        return token
-
-    assert with_fresh_token(source, login, lambda exc: isinstance(exc, PermissionError)) == "new"
-    assert source.dropped == ["old"]
-    with pytest.raises(ConnectionError):
-        with_fresh_token(Source(), lambda _t: (_ for _ in ()).throw(ConnectionError()), lambda _e: False)
-
-
-def test_config_requires_one_token_source(tmp_path: Path) -> None:
-    def config(**imap: Any) -> None:
-        parse_settings(settings_dict(tmp_path, imap={"password": None, "auth": "oauth2", **imap}))
-
-    with pytest.raises(ConfigError, match=r"exactly one of imap.token_command"):
-        config()
-    with pytest.raises(ConfigError, match=r"exactly one of imap.token_command"):
-        config(token_command="x", m365={"tenant": "t", "client_id": "c", "client_secret": "s"})
-    config(token_command="get-token")  # no password needed
-    with pytest.raises(ConfigError, match=r"m365.client_secret"):
-        config(m365={"tenant": "t", "client_id": "c"})
-    data = settings_dict(tmp_path, smtp={"auth": "oauth2", "token_command": "x"})
-    with pytest.raises(ConfigError, match=r"needs smtp.username"):
-        parse_settings(data)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mailrobot.config import load_settings
 from mailrobot.service.daemon import Robot
-from tests.conftest import Mailbox, WriteConfig
-from tests.factories import consumer_mail, settings_dict
-from tests.servers import Dovecot, SmtpSink, write_toml
-from tests.test_notify import DaemonProcess, NotifySocket, is_ready, notify, start_daemon
-
-__all__ = ["notify", "start_daemon"]  # fixtures shared with test_notify
+from tests.support.config import settings_dict, write_toml
+from tests.support.factories import consumer_mail
+from tests.support.site import Site
+from tests.support.systemd import is_ready
 
 RELOADED_SUBJECT = "[{{ case_number }}] Обращение принято (после перезагрузки)"
 
@@ -28,24 +25,14 @@ def _templates(tmp_path: Path, subject: str) -> Path:
     return directory
 
 
-def test_sighup_applies_a_good_config_and_refuses_a_broken_one(
-    tmp_path: Path,
-    dovecot: Dovecot,
-    mailbox: Mailbox,
-    smtp_sink: SmtpSink,
-    write_config: WriteConfig,
-    notify: NotifySocket,
-    start_daemon: Callable[..., DaemonProcess],
-) -> None:
-    config = write_config(tmp_path, mailbox, smtp_sink)
-    daemon = start_daemon(config, notify)
+def test_sighup_applies_a_good_config_and_refuses_a_broken_one(site: Site, tmp_path: Path) -> None:
+    notify, smtp_sink = site.notify, site.smtp_sink
+    config = site.write_config()
+    daemon = site.start_daemon(config)
     ready_at, _ = notify.wait_for(is_ready, timeout=60)
 
     # A good new config: other sender name, an admin's template, one more routing-relevant setting.
-    write_config(
-        tmp_path,
-        mailbox,
-        smtp_sink,
+    site.write_config(
         smtp={"from_name": "Контакт-центр (новое имя)"},
         robot={"templates_dir": str(_templates(tmp_path, RELOADED_SUBJECT))},
     )
@@ -53,7 +40,7 @@ def test_sighup_applies_a_good_config_and_refuses_a_broken_one(
     reloading_at, _ = notify.wait_for(lambda f: f.get("RELOADING") == "1", timeout=30, after=ready_at)
     notify.wait_for(lambda f: is_ready(f) and f.get("STATUS") == "config reloaded", 30, after=reloading_at)
 
-    dovecot.append(mailbox.username, consumer_mail("aigerim@mail.ru", "Счёт", message_id="<r1@mail.ru>"))
+    site.append(consumer_mail("aigerim@mail.ru", "Счёт", message_id="<r1@mail.ru>"))
     [first] = smtp_sink.wait_for(1, timeout=30)
     assert "Обращение принято (после перезагрузки)" in first.subject
     assert "Контакт-центр (новое имя)" in str(first.message["From"])
@@ -67,7 +54,7 @@ def test_sighup_applies_a_good_config_and_refuses_a_broken_one(
     assert "refused, the running config stays" in daemon.log()
     assert "imap.port_number: unknown key" in daemon.log()
 
-    dovecot.append(mailbox.username, consumer_mail("erzhan@mail.ru", "Свет", message_id="<r2@mail.ru>"))
+    site.append(consumer_mail("erzhan@mail.ru", "Свет", message_id="<r2@mail.ru>"))
     second = smtp_sink.wait_for(2, timeout=30)[1]
     assert "Обращение принято (после перезагрузки)" in second.subject
     assert "Контакт-центр (новое имя)" in str(second.message["From"])

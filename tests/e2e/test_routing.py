@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,11 +14,13 @@ import pytest
 
 from mailrobot.config import load_settings
 from mailrobot.service.daemon import Robot
-from tests.conftest import Mailbox, WriteConfig
-from tests.routing_world import contact_center, mail, reply, text_of
-from tests.servers import Dovecot, ReceivedMail, SmtpSink
+from tests.support.config import WriteConfig
+from tests.support.daemon import run_mailrobot
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.factories import mail, reply, text_of
+from tests.support.routing_world import contact_center
+from tests.support.smtp import ReceivedMail, SmtpSink
 
-REPO = Path(__file__).resolve().parent.parent
 FEEDBACK = "feedback@skes.example.kz"
 OP1, OP2, HEAD, GRID = (
     "op1@skes.example.kz",
@@ -58,15 +58,7 @@ class Center:
         return got
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "mailrobot", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-            cwd=REPO,
-        )
-        return done.stdout
+        return run_mailrobot(self.config, *args, check=True, timeout=120).stdout
 
 
 def to(mails: list[ReceivedMail], address: str) -> list[ReceivedMail]:

@@ -1,4 +1,6 @@
-"""Two real daemons on one PostgreSQL and one mailbox: the leader is killed -9 mid-run, the other finishes.
+"""Two real daemons on one database and one mailbox.  On SQLite the second one refuses to start.  On
+PostgreSQL the leader is killed -9 mid-run and the other finishes (leader election itself, without daemon
+processes: tests/db/test_leader.py).
 
 Every mail must become exactly one case (no duplicate, no gap in the case numbers), the survivor must lead
 within 30 s, and a notice may reach the consumer twice only if it was in flight at the kill (then it is the
@@ -10,8 +12,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,56 +23,50 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from mailrobot.outside.leader import LEADER_LOCK_KEY
 from mailrobot.store.models import Case, Message, Outbox
-from tests.conftest import Mailbox
-from tests.factories import consumer_mail
-from tests.servers import Dovecot, SmtpSink, robot_config, write_toml
+from tests.support.config import robot_config, write_toml
+from tests.support.daemon import DaemonProcess, run_mailrobot, running_daemon
+from tests.support.dovecot import Dovecot, Mailbox
+from tests.support.factories import consumer_mail
+from tests.support.smtp import SmtpSink
 
-REPO = Path(__file__).resolve().parent.parent
 MAILS = 500
 KILL_AFTER_CASES = 150
 TAKEOVER_LIMIT = 30.0
 
 
-class Daemon:
-    """`python -m mailrobot run` as a child process, its log in a file."""
-
-    def __init__(self, name: str, config: Path, log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"daemon-{name}.log"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mailrobot", "run", "--config", str(config)],
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+def test_sqlite_second_daemon_process_refuses_to_start(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink
+) -> None:
+    # SQLite whatever the pass: this is the SQLite rule.
+    config = write_toml(
+        tmp_path / "config.toml", robot_config(dovecot, mailbox, smtp_sink, f"sqlite:///{tmp_path}/robot.db")
+    )
+    with running_daemon(config) as first:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "robot.db.lock").exists() or not (tmp_path / "robot.db.lock").read_text():
+            first.assert_alive()
+            assert time.monotonic() < deadline, "the first daemon did not take its lock"
+            time.sleep(0.05)
+        second = run_mailrobot(config, "run", timeout=30)
+        assert second.returncode == 1
+        assert "another mailrobot daemon (" in second.stderr and f"pid {first.pid}" in second.stderr
+        assert "only one may run on a SQLite file" in second.stderr
+        assert "Traceback" not in second.stderr
+        once = run_mailrobot(config, "run", "--once", timeout=30)
+        assert once.returncode == 1 and "only one may run" in once.stderr
+        first.assert_alive()  # the first one runs on, undisturbed
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, daemons: list[Daemon]) -> Any:
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, daemons: dict[str, DaemonProcess]
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.05)
-    tails = "\n".join(f"--- {d.name} (pid {d.pid}) ---\n{d.log()[-3000:]}" for d in daemons)
+    tails = "\n".join(f"--- {name} (pid {d.pid}) ---\n{d.log()[-3000:]}" for name, d in daemons.items())
     pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tails}")
 
 
@@ -126,12 +120,12 @@ def test_leader_killed_mid_run_survivor_finishes_every_mail_once(
         tmp_path / "config.toml",
         robot_config(dovecot, mailbox, smtp_sink, postgres_url, logging={"level": "INFO"}),
     )
-    first = Daemon("first", config, tmp_path)
-    daemons = [first]
+    first = DaemonProcess(config, tmp_path / "daemon-first.log")
+    daemons = {"first": first}
     try:
         wait_until(lambda: leader_pid(engine) == first.pid, 30, "the first daemon to lead", daemons)
-        second = Daemon("second", config, tmp_path)
-        daemons.append(second)
+        second = DaemonProcess(config, tmp_path / "daemon-second.log")
+        daemons["second"] = second
         wait_until(lambda: "following:" in second.log(), 30, "the second daemon to follow", daemons)
 
         mails = [
@@ -203,5 +197,5 @@ def test_leader_killed_mid_run_survivor_finishes_every_mail_once(
                 "sent twice (in flight at the kill)"
             )
     finally:
-        for daemon in daemons:
+        for daemon in daemons.values():
             daemon.stop()

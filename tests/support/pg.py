@@ -1,6 +1,6 @@
 """The tests' database: a fresh SQLite file, or a fresh database on a real PostgreSQL, from one helper.
 
-`database_url(tmp_path)` is what every test config uses (tests/factories.py, conftest's write_config).  With
+`database_url(tmp_path)` is what every test config uses (tests/support/config.py).  With
 the default backend it is a SQLite file in tmp_path.  With MAILROBOT_TEST_BACKEND=postgresql it is a new,
 empty database on a throw-away cluster that the tests start themselves from Debian's `postgresql` binaries;
 with MAILROBOT_TEST_DATABASE_URL, on that server instead.  Either way a test starts from an empty database,
@@ -26,7 +26,7 @@ from typing import Self
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
-from tests.servers import LOCALHOST, free_port
+from tests.support.net import LOCALHOST, free_port
 
 BACKEND_ENV = "MAILROBOT_TEST_BACKEND"  # "sqlite" (default) or "postgresql"
 URL_ENV = "MAILROBOT_TEST_DATABASE_URL"  # a PostgreSQL server to use instead of a throw-away cluster

@@ -3,9 +3,8 @@ from pathlib import Path
 import pytest
 
 from mailrobot.config import ConfigError, load_settings, parse_settings
-from tests.factories import settings_dict
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.config import settings_dict
+from tests.support.paths import REPO
 
 
 def test_example_config_is_valid_once_secrets_are_given(monkeypatch: pytest.MonkeyPatch) -> None:

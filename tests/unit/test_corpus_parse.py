@@ -10,16 +10,15 @@ import logging
 import time
 from dataclasses import dataclass
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 
 from mailrobot.mail.parse import Parsed, Unparseable, parse_message
 from mailrobot.regulation.rules import automatic_reason
-from tests.test_parse import assert_all_clean
+from tests.support.factories import assert_all_clean
+from tests.support.paths import corpus_dir
 
-CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
-MESSAGES = CORPUS / "messages"
+MESSAGES = corpus_dir() / "messages"
 OWN = frozenset({"feedback@energo.kz"})
 
 FILES = sorted(

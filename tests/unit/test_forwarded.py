@@ -10,8 +10,8 @@ import pytest
 
 from mailrobot.mail.forwarded import clean_subject, find_forwarded, sender_of, webform_consumer
 from mailrobot.mail.parse import parse_message
-from tests.factories import make_parsed
-from tests.routing_world import OP1, mail
+from tests.support.factories import mail, make_parsed
+from tests.support.routing_world import OP1
 
 ORIGINAL = "Здравствуйте! Третий день нет горячей воды в доме по ул. Абая 12.\nПрошу разобраться."
 COMMENT = "Коллеги, это пришло мне, пересылаю."

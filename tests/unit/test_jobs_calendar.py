@@ -8,7 +8,7 @@ import tomli_w
 from click.testing import CliRunner
 
 from mailrobot.cli import main
-from tests.factories import settings_dict
+from tests.support.config import settings_dict
 
 
 def calendar(*args: str) -> list[str]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import random
-import re
 import time
 from datetime import UTC, datetime
 
@@ -14,31 +12,7 @@ import pytest
 
 from mailrobot.mail.parse import Attachment, Parsed, Unparseable, parse_message
 from mailrobot.mail.text import clean, decode_header_value, decode_text, header_safe, html_to_text
-
-_UNCLEAN = re.compile("[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def assert_all_clean(parsed: Parsed) -> None:
-    """Every string anywhere in a Parsed value is storable: no surrogates, NULs, \\r or other controls."""
-
-    def visit(value: object, where: str) -> None:
-        if isinstance(value, str):
-            bad = _UNCLEAN.search(value)
-            assert bad is None, f"{where} holds {bad.group()!r}: {value[:200]!r}"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                visit(key, f"{where} key")
-                visit(item, f"{where}[{key!r}]")
-        elif isinstance(value, tuple | list):
-            for i, item in enumerate(value):
-                visit(item, f"{where}[{i}]")
-        elif dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                visit(getattr(value, f.name), f"{where}.{f.name}")
-
-    visit(parsed, "parsed")
-    for name in ("subject", "from_name"):
-        assert "\n" not in getattr(parsed, name) and "\t" not in getattr(parsed, name)
+from tests.support.factories import assert_all_clean
 
 
 def mail(*header_lines: str, body: bytes | str = b"Hello\r\n") -> bytes:

@@ -11,9 +11,9 @@ from mailrobot.cli import main
 from mailrobot.config import ConfigError, parse_settings
 from mailrobot.regulation.routing import Mail, Routing, Rule, pick_members
 from mailrobot.regulation.staff import Group, Staff
-from tests.factories import settings_dict
-from tests.routing_world import GRID, HEAD, HEAT, OP1, OP2, contact_center, mail, make_routing_settings
-from tests.servers import write_toml
+from tests.support.config import settings_dict, write_toml
+from tests.support.factories import mail
+from tests.support.routing_world import GRID, HEAD, HEAT, OP1, OP2, contact_center, make_routing_settings
 
 
 def _mail(subject: str = "Счёт", body: str = "Текст", sender: str = "a@mail.ru", **kw: object) -> Mail:

@@ -13,8 +13,9 @@ from mailrobot.regulation.caseview import CaseView, ParticipantView
 from mailrobot.regulation.classify import CHECKS, Facts, Kind, classify
 from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.trust import find_reference
-from tests.factories import SECRET, make_parsed
-from tests.routing_world import CONSUMER, FEEDBACK, GRID, HEAD, OP1, make_routing_settings
+from tests.support.config import SECRET
+from tests.support.factories import FEEDBACK, make_parsed
+from tests.support.routing_world import CONSUMER, GRID, HEAD, OP1, make_routing_settings
 
 NUMBER = "SKES-2026-000007"
 PATTERN = case_number_pattern("SKES-{year}-{seq:06d}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO
+
 UNIT = REPO / "contrib" / "systemd" / "mailrobot.service"
 MAX_EXPOSURE = 2.0
 
