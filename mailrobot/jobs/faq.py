@@ -134,10 +134,29 @@ def starts_sentence(text: str, position: int) -> bool:
     return not (abbreviation and abbreviation.group(1) in _ABBREVIATIONS)
 
 
+# A web form's mail: "ФИО: ...", "Адрес: ...", "Текст обращения: ..." one a line.
+_FORM_LINE = re.compile(r"(?m)^[ \t]*([^\W\d_][^:\n]{0,30}?)[ \t]*:[ \t]*(.*)$")
+_FORM_MESSAGE = re.compile(
+    r"(?i)^(?:текст(?:\s+обращения)?|сообщение|вопрос|обращение|суть\s+обращения|хабарлама|мәтін|"
+    r"өтініш(?:\s+мәтіні)?|сұрақ|message|question|text)$"
+)
+
+
+def _form_message(text: str) -> str:
+    """The message field of a web form's mail (and what follows it); any other text as it is."""
+    fields = list(_FORM_LINE.finditer(text))
+    if len(fields) < 2:
+        return text
+    for field_match in fields:
+        if _FORM_MESSAGE.match(field_match.group(1).strip()):
+            return text[field_match.start(2) :]
+    return text
+
+
 def question_text(subject: str, body: str, limit: int = 300) -> str:
     """The question itself: the body without greeting, quoted history and signature, cut at a sentence
     near `limit` characters; the subject when the body says nothing."""
-    text = body.replace("\r\n", "\n")
+    text = _form_message(body.replace("\r\n", "\n"))
     tail = _TAIL.search(text)
     if tail:
         text = text[: tail.start()]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from mailrobot.config import Settings
 from mailrobot.jobs import faq
 from mailrobot.jobs.answers import find_answers
-from mailrobot.jobs.faq_draft import Entry, draft_topics
+from mailrobot.jobs.faq_draft import Entry, Topic, draft_topics
 from mailrobot.jobs.redact import redact
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.deadlines import day_bounds, late_by
@@ -264,22 +264,31 @@ def _top_questions(
             )
         )
     topics = draft_topics(entries, settings.jobs.report_top_questions, MIN_TOPIC_SIZE)
+    report.top_questions = top_questions(topics, report.received, default)
+    for question, topic in zip(report.top_questions, topics, strict=True):
+        for case_id in topic.keys:
+            report.topics[case_id] = question.rank
+
+
+def top_questions(topics: list[Topic], received: int, language: str) -> list[TopQuestion]:
+    """The report's top questions: each topic with its share of the month's `received` cases, worded and
+    answered in `language` where it was asked and answered in it."""
     top = topics[0].count if topics else 0
+    questions = []
     for rank, topic in enumerate(topics, start=1):
-        language = default if default in topic.questions else next(iter(topic.questions), default)
-        report.top_questions.append(
+        asked = language if language in topic.questions else next(iter(topic.questions), language)
+        questions.append(
             TopQuestion(
                 rank=rank,
                 count=topic.count,
-                share=topic.count / report.received,
+                share=topic.count / received if received else 0.0,
                 width=round(100 * topic.count / top),
-                question=topic.questions.get(language, ""),
-                answer=topic.answers.get(default) or next(iter(topic.answers.values()), ""),
-                language=language,
+                question=topic.questions.get(asked, ""),
+                answer=topic.answers.get(language) or next(iter(topic.answers.values()), ""),
+                language=asked,
                 case_numbers=topic.numbers,
                 questions=topic.questions,
                 answers=topic.answers,
             )
         )
-        for case_id in topic.keys:
-            report.topics[case_id] = rank
+    return questions
