@@ -323,19 +323,20 @@ class MetricsSettings(_Section):
     port: int = Field(default=9468, ge=0, le=65535)
 
 
-def _crontab(value: str) -> str:
-    """A five-field crontab line APScheduler accepts, or "" (the job is off)."""
-    from apscheduler.triggers.cron import CronTrigger
+# One crontab field: numbers, names (mon, jan), ranges, lists and steps.  The full check (ranges of each
+# field) is the scheduler's, which owns APScheduler: `mailrobot.jobs.scheduler.check_schedules`.
+_CRON_FIELD = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$")
 
-    value = " ".join(value.split())
-    if value:
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(
-                f"not a crontab schedule ({exc}): want five fields 'minute hour day month day_of_week', "
-                "e.g. '30 9 * * *', or \"\" to turn the job off"
-            ) from None
+
+def _crontab(value: str) -> str:
+    """A five-field crontab line, or "" (the job is off)."""
+    value = " ".join(value.lower().split())
+    fields = value.split(" ") if value else []
+    if fields and (len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields)):
+        raise ValueError(
+            "not a crontab schedule: want five fields 'minute hour day month day_of_week', "
+            "e.g. '30 9 * * *', or \"\" to turn the job off"
+        )
     return value
 
 

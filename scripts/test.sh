@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/test-deps.sh
-.venv/bin/ruff check mailrobot tests demo
+.venv/bin/ruff check mailrobot tests demo bench
+# The dependency direction of shared/DESIGN.md, one owner per outside library, no import circles (.importlinter).
+.venv/bin/lint-imports
 status=0
 for backend in ${MAILROBOT_TEST_BACKENDS:-sqlite postgresql}; do
   echo "=== pytest on $backend"

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.casework.case_commands import CaseCommands
+from mailrobot.casework.mailer import Mailer
 from mailrobot.casework.staffmail import CaseWork
 from mailrobot.config import Settings
-from mailrobot.mail.compose import Envelope, compose
 from mailrobot.mail.parse import Attachment as ParsedAttachment
 from mailrobot.mail.parse import Parsed
 from mailrobot.mail.render import Renderer
-from mailrobot.mail.tokens import make_message_id
 from mailrobot.regulation.decide import Effect, QueueNotice, RecordMessage, RegisterCase, SkipNotice
 from mailrobot.regulation.effects import (
     AddEvent,
@@ -36,6 +34,7 @@ from mailrobot.regulation.effects import (
     SetCategory,
     TellStaff,
 )
+from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 from mailrobot.store.numbering import next_case_number
@@ -58,7 +57,8 @@ class Applier:
         self.calendar = calendar
         self.renderer = renderer
         self.tz = ZoneInfo(settings.robot.timezone)
-        self.work = CaseWork(self)
+        self.mailer = Mailer(settings, calendar, renderer)
+        self.work = CaseWork(self.mailer)
         self.commands = CaseCommands(self.work)
 
     def apply(
@@ -81,7 +81,7 @@ class Applier:
                     self.queue_notice(session, case, parsed, now, effect)
                 case SkipNotice(reason=reason):
                     assert case is not None
-                    session.add(Event(case=case, at=now, kind="notice_skipped", detail=reason))
+                    session.add(Event(case=case, at=now, kind=EventKind.NOTICE_SKIPPED, detail=reason))
                     log.warning("case %s: no notice sent: %s", case.number, reason)
                 case OnCase(case_id=case_id):
                     case = session.get(Case, case_id)
@@ -150,7 +150,7 @@ class Applier:
             body=effect.body,
             language=effect.language,
             channel=effect.channel,
-            state="new",
+            state=CaseState.NEW,
             received_at=now,
             due_at=self.calendar.due_at(now, robot.answer_days),
             forwarded_by=effect.forwarded_by,
@@ -169,15 +169,15 @@ class Applier:
                 Event(
                     case=parent,
                     at=now,
-                    kind="followup_new_case",
+                    kind=EventKind.FOLLOWUP_NEW_CASE,
                     actor=effect.requester,
                     message=row,
                     detail=f"follow-up after closing: registered as {case.number}",
                 )
             )
-        session.add(
-            Event(case=case, at=now, kind="registered", actor=effect.requester, message=row, detail=detail)
-        )
+        event = Event(case=case, at=now, kind=EventKind.REGISTERED, actor=effect.requester, detail=detail)
+        event.message = row
+        session.add(event)
         log.info("case %s registered: message <%s> from %s", case.number, parsed.message_id, effect.requester)
         return case
 
@@ -212,70 +212,11 @@ class Applier:
             "company_name": self.settings.company_name(case.language),
             "answer_days": self.settings.robot.answer_days,
         }
-        rendered = self.renderer.render("notice", case.language, context)
-        envelope = Envelope(
-            from_address=self.settings.smtp.from_address,
-            from_name=self.settings.company_name(case.language),
-            to_address=case.requester,
-            to_name=case.requester_name,
-            message_id=make_message_id(
-                self.settings.robot.secret or "", self.settings.mail_domain, case.number, "notice"
-            ),
+        rendered = self.renderer.render(MailKind.NOTICE, case.language, context)
+        # In reply to the mail that opened the case (not yet readable back from the session).
+        envelope = replace(
+            self.mailer.consumer_envelope(session, case, MailKind.NOTICE, "auto-replied", thread=False),
             in_reply_to=parsed.message_id if notice.thread_on_message else notice.in_reply_to,
             references=parsed.references if notice.thread_on_message else (),
-            case_number=case.number,
         )
-        return self.queue_mail(session, case, "notice", envelope, compose(rendered, envelope, now), now)
-
-    def queue_mail(
-        self,
-        session: Session,
-        case: Case | None,
-        kind: str,
-        envelope: Envelope,
-        raw: bytes,
-        now: datetime,
-        note: str = "",
-    ) -> Outbox:
-        """Put a composed mail in the outbox, with an event on the case's timeline (and `note` in its
-        detail, after the recipient and Message-ID line: the text of an answer, for the reports)."""
-        mail = Outbox(
-            case=case,
-            kind=kind,
-            recipient=envelope.to_address,
-            message_id=envelope.message_id,
-            raw=raw,
-            state="pending",
-            created_at=now,
-            next_attempt_at=now,
-        )
-        session.add(mail)
-        if case is not None:
-            session.add(
-                Event(
-                    case=case,
-                    at=now,
-                    kind=f"{kind}_queued",
-                    outbox=mail,
-                    detail=f"to {envelope.to_address} {envelope.message_id}"
-                    + (f"\n\n{note}" if note else ""),
-                )
-            )
-        return mail
-
-
-def notices_sent_since(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:
-    """How many registration notices went (or are queued) to each of `recipients` since `since`, zeros too."""
-    counts = dict.fromkeys(recipients, 0)
-    if not recipients:
-        return counts
-    rows = session.execute(
-        select(Outbox.recipient, func.count())
-        .where(Outbox.recipient.in_(recipients), Outbox.kind == "notice", Outbox.created_at >= since)
-        .group_by(Outbox.recipient)
-    )
-    counts.update({recipient: count for recipient, count in rows})
-    return counts
-
-
-DAY = timedelta(days=1)
+        return self.mailer.queue(session, case, MailKind.NOTICE, envelope, rendered, now)

@@ -15,9 +15,7 @@ from sqlalchemy.orm import Session
 from mailrobot.casework.extension import ExtensionRefused, extend_case
 from mailrobot.casework.records import add_participant
 from mailrobot.casework.staffmail import CaseWork
-from mailrobot.mail.compose import Envelope, compose
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.tokens import make_message_id
 from mailrobot.regulation.commands import MESSAGES
 from mailrobot.regulation.effects import (
     Assign,
@@ -40,7 +38,7 @@ REOPENED_STATE = "new"
 class CaseCommands:
     def __init__(self, work: CaseWork) -> None:
         self.work = work
-        self.applier = work.applier
+        self.mailer = work.mailer
         self.settings = work.settings
 
     def assign(self, session: Session, case: Case, effect: Assign, now: datetime) -> None:
@@ -88,7 +86,7 @@ class CaseCommands:
         session.add(
             Event(case=case, at=now, kind="extension_requested", actor=effect.by, detail=effect.reason)
         )
-        new_due_at = self.applier.calendar.due_at(case.received_at, self.settings.robot.extended_days)
+        new_due_at = self.mailer.calendar.due_at(case.received_at, self.settings.robot.extended_days)
         context = self.work.context(
             case,
             operator=effect.by,
@@ -115,8 +113,8 @@ class CaseCommands:
             extend_case(
                 session,
                 self.settings,
-                self.applier.calendar,
-                self.applier.renderer,
+                self.mailer.calendar,
+                self.mailer.renderer,
                 case,
                 effect.reason,
                 effect.by,
@@ -172,7 +170,7 @@ class CaseCommands:
 
     def _show(self, value: object) -> str:
         if isinstance(value, datetime):
-            return self.applier.calendar.local_date(value).strftime("%d.%m.%Y")
+            return self.mailer.calendar.local_date(value).strftime("%d.%m.%Y")
         return "" if value is None else str(value)
 
     def report_refusal(
@@ -185,7 +183,7 @@ class CaseCommands:
         now: datetime,
     ) -> None:
         """Tell the head what was refused and why; the mail itself stays in the database (messages list)."""
-        rendered = self.applier.renderer.render(
+        rendered = self.mailer.renderer.render(
             "refused",
             self.work.language,
             {
@@ -197,17 +195,7 @@ class CaseCommands:
                 "excerpt": parsed.text[:1000],
             },
         )
-        secret, domain = self.settings.robot.secret or "", self.settings.mail_domain
         for head in effect.to:
-            envelope = Envelope(
-                from_address=self.settings.smtp.from_address,
-                from_name=self.settings.smtp.from_name or "mailrobot",
-                to_address=head,
-                message_id=make_message_id(secret, domain, case.number if case else "robot", "refused"),
-                auto_submitted="auto-generated",
-                case_number=case.number if case else None,
-            )
-            self.applier.queue_mail(
-                session, case, "refused_report", envelope, compose(rendered, envelope, now), now
-            )
+            envelope = self.mailer.staff_envelope(case, head, "refused", reply_to=False)
+            self.mailer.queue(session, case, "refused_report", envelope, rendered, now)
         log.warning("message #%s from %s refused: %s", row.id, parsed.from_addr, effect.reason)

@@ -11,21 +11,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailrobot.casework.mailer import Mailer
 from mailrobot.config import Settings
-from mailrobot.mail.compose import Envelope, compose
 from mailrobot.mail.render import Renderer
-from mailrobot.mail.tokens import make_message_id
-from mailrobot.regulation.deadlines import OVERDUE, extension_refusal
+from mailrobot.regulation.deadlines import extension_refusal
+from mailrobot.regulation.decide import is_mailable
+from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.models import Case, Event, Message, Outbox
+from mailrobot.store.models import Case, Event, Outbox
 
 log = logging.getLogger(__name__)
-
-# An overdue case whose new deadline lies ahead is back in work; the state says it was extended.
-EXTENDED = "extended"
 
 
 class ExtensionRefused(Exception):
@@ -68,13 +65,13 @@ def extend_case(
 
     old_due_at = case.due_at
     case.due_at, case.extended_at, case.extension_reason = new_due_at, now, reason
-    if case.state == OVERDUE and new_due_at > now:
-        case.state = EXTENDED
+    if case.state == CaseState.OVERDUE and new_due_at > now:
+        case.state = CaseState.EXTENDED  # back in work; the state says it was extended
     session.add(
         Event(
             case_id=case.id,
             at=now,
-            kind="extended",
+            kind=EventKind.EXTENDED,
             actor=actor,
             detail=(
                 f"deadline {calendar.local_date(old_due_at):%d.%m.%Y} -> "
@@ -83,35 +80,21 @@ def extend_case(
             ),
         )
     )
-    outbox = _queue_notice(session, settings, calendar, renderer, case, reason, now)
+    outbox = _queue_notice(session, Mailer(settings, calendar, renderer), case, reason, now)
     log.info(
         "case %s: deadline extended to %s by %s (%s)", case.number, new_due_at.isoformat(), actor, reason
     )
     return Extension(case.number, old_due_at, new_due_at, outbox.id if outbox else None)
 
 
-def _queue_notice(
-    session: Session,
-    settings: Settings,
-    calendar: WorkCalendar,
-    renderer: Renderer,
-    case: Case,
-    reason: str,
-    now: datetime,
-) -> Outbox | None:
-    # Imported here: apply imports the routing that calls extend_case, and this keeps that cycle harmless.
-    from mailrobot.casework.applier import Applier
-    from mailrobot.regulation.decide import is_mailable
-
+def _queue_notice(session: Session, mailer: Mailer, case: Case, reason: str, now: datetime) -> Outbox | None:
+    settings = mailer.settings
     if not is_mailable(case.requester):
-        session.add(
-            Event(
-                case_id=case.id, at=now, kind="extension_notice_skipped", detail="requester cannot be mailed"
-            )
-        )
+        detail = "requester cannot be mailed"
+        session.add(Event(case_id=case.id, at=now, kind=EventKind.EXTENSION_NOTICE_SKIPPED, detail=detail))
         return None
-    rendered = renderer.render(
-        "extension",
+    rendered = mailer.renderer.render(
+        MailKind.EXTENSION,
         case.language,
         {
             "case_number": case.number,
@@ -122,39 +105,7 @@ def _queue_notice(
             "extended_days": settings.robot.extended_days,
         },
     )
-    parent, references = _thread(session, case)
-    envelope = Envelope(
-        from_address=settings.smtp.from_address,
-        from_name=settings.company_name(case.language),
-        to_address=case.requester,
-        to_name=case.requester_name,
-        message_id=make_message_id(
-            settings.robot.secret or "", settings.mail_domain, case.number, "extension"
-        ),
-        in_reply_to=parent,
-        references=references,
-        case_number=case.number,
-        auto_submitted="auto-generated",
-    )
-    applier = Applier(settings, calendar, renderer)
-    mail = applier.queue_mail(session, case, "extension", envelope, compose(rendered, envelope, now), now)
+    envelope = mailer.consumer_envelope(session, case, MailKind.EXTENSION, on_notice=True)
+    mail = mailer.queue(session, case, MailKind.EXTENSION, envelope, rendered, now)
     session.flush()  # the caller learns the notice's id
     return mail
-
-
-def _thread(session: Session, case: Case) -> tuple[str | None, tuple[str, ...]]:
-    """What the notice answers: the registration notice, in the thread of the consumer's first message."""
-    notice = session.scalar(
-        select(Outbox.message_id)
-        .where(Outbox.case_id == case.id, Outbox.kind == "notice")
-        .order_by(Outbox.id)
-        .limit(1)
-    )
-    first = session.scalar(
-        select(Message.message_id)
-        .where(Message.case_id == case.id, Message.message_id.is_not(None))
-        .order_by(Message.id)
-        .limit(1)
-    )
-    ids = tuple(i.strip("<>") for i in (first, notice) if i)
-    return (ids[-1] if ids else None), ids

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.mail import compose as mail
 from mailrobot.mail.parse import Attachment
+from mailrobot.regulation.states import MessageStatus
 from mailrobot.store.models import Attachment as StoredAttachment
 from mailrobot.store.models import Case, Message, Outbox, Participant
 
@@ -41,16 +42,18 @@ def add_participant(
     return participant
 
 
-def consumer_thread(session: Session, case: Case) -> tuple[str | None, tuple[str, ...]]:
-    """What mail to the consumer answers: their latest message on the case, in the thread of their first
-    one and of the registration notice."""
+def consumer_thread(
+    session: Session, case: Case, on_notice: bool = False
+) -> tuple[str | None, tuple[str, ...]]:
+    """What mail to the consumer answers: their latest message on the case (or, `on_notice`, the
+    registration notice), in the thread of their first one and of the registration notice."""
     mine = [
         m.strip("<>")
         for m in session.scalars(
             select(Message.message_id)
             .where(
                 Message.case_id == case.id,
-                Message.status.in_(("case", "followup")),
+                Message.status.in_((MessageStatus.CASE, MessageStatus.FOLLOWUP)),
                 Message.message_id.is_not(None),
             )
             .order_by(Message.id)
@@ -64,6 +67,8 @@ def consumer_thread(session: Session, case: Case) -> tuple[str | None, tuple[str
     )
     ids = [*mine[:1], *([notice.strip("<>")] if notice else []), *mine[1:]]
     ids = list(dict.fromkeys(ids))
+    if on_notice and notice:
+        return notice.strip("<>"), tuple(ids[-10:])
     return (mine[-1] if mine else (ids[-1] if ids else None)), tuple(ids[-10:])
 
 

@@ -12,15 +12,15 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailrobot.casework.records import add_participant, case_attachments, consumer_thread, outgoing_files
-from mailrobot.mail.compose import Envelope, compose
+from mailrobot.casework.mailer import Mailer
+from mailrobot.casework.records import add_participant, case_attachments, outgoing_files
+from mailrobot.mail.compose import Envelope
 from mailrobot.mail.parse import Attachment, Parsed
-from mailrobot.mail.tokens import make_message_id, reply_address
 from mailrobot.regulation.effects import (
     AskSpecialists,
     RelayAnswer,
@@ -30,44 +30,30 @@ from mailrobot.regulation.effects import (
 )
 from mailrobot.regulation.routing import pick_members
 from mailrobot.regulation.staff import Group, Staff
+from mailrobot.regulation.states import CaseState
 from mailrobot.store.models import DONE_STATES, Case, Event, Message
 from mailrobot.store.numbering import next_value
-
-if TYPE_CHECKING:
-    from mailrobot.casework.applier import Applier
 
 log = logging.getLogger(__name__)
 
 
 class CaseWork:
-    """Carries out the staff-side effects for an Applier (settings, calendar, renderer, queue_mail)."""
+    """Carries out the staff-side effects: forwards, relayed answers, requests to specialists."""
 
-    def __init__(self, applier: Applier) -> None:
-        self.applier = applier
-        self.settings = applier.settings
-        self.staff = Staff.from_settings(applier.settings)
-        self.language = applier.settings.robot.default_language  # the staff's language
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self.settings = mailer.settings
+        self.staff = Staff.from_settings(mailer.settings)
+        self.language = mailer.staff_language
 
     # -- mail to staff ---------------------------------------------------------------------------------
 
     def staff_envelope(self, case: Case, to: str, kind: str, parent: str | None = None) -> Envelope:
-        settings = self.settings
-        secret = settings.robot.secret or ""
-        return Envelope(
-            from_address=settings.smtp.from_address,
-            from_name=settings.smtp.from_name or settings.company_name(self.language),
-            to_address=to,
-            message_id=make_message_id(secret, settings.mail_domain, case.number, kind),
-            in_reply_to=parent,
-            references=(parent,) if parent else (),
-            reply_to=reply_address(secret, settings.smtp.from_address, case.number),
-            auto_submitted="auto-generated",
-            case_number=case.number,
-        )
+        return self.mailer.staff_envelope(case, to, kind, parent)
 
     def commands_help(self) -> str:
-        language = self.applier.renderer.resolve_language("forward", self.language)
-        template = self.applier.renderer.environment.get_template(f"{language}/_commands_help.txt.j2")
+        language = self.mailer.renderer.resolve_language("forward", self.language)
+        template = self.mailer.renderer.environment.get_template(f"{language}/_commands_help.txt.j2")
         return template.render(organizations=", ".join(self.staff.organizations)).strip()
 
     def context(self, case: Case, **extra: Any) -> dict[str, Any]:
@@ -95,12 +81,11 @@ class CaseWork:
         parent: str | None = None,
         token_kind: str | None = None,
     ) -> None:
-        rendered = self.applier.renderer.render(template, self.language, context)
+        rendered = self.mailer.renderer.render(template, self.language, context)
         files = outgoing_files(attachments)
         for address in dict.fromkeys(to):
             envelope = self.staff_envelope(case, address, token_kind or outbox_kind, parent)
-            raw = compose(rendered, envelope, now, files)
-            self.applier.queue_mail(session, case, outbox_kind, envelope, raw, now)
+            self.mailer.queue(session, case, outbox_kind, envelope, rendered, now, files)
 
     # -- routing ---------------------------------------------------------------------------------------
 
@@ -159,7 +144,7 @@ class CaseWork:
         """The answer to the consumer under the company's name; the case is answered."""
         text = self.without_staff_addresses(session, case, effect.text)
         language = case.language
-        rendered = self.applier.renderer.render(
+        rendered = self.mailer.renderer.render(
             "answer",
             language,
             {
@@ -170,20 +155,8 @@ class CaseWork:
                 "subject": case.subject,
             },
         )
-        parent, references = consumer_thread(session, case)
-        envelope = Envelope(
-            from_address=self.settings.smtp.from_address,
-            from_name=self.settings.company_name(language),
-            to_address=case.requester,
-            to_name=case.requester_name,
-            message_id=make_message_id(
-                self.settings.robot.secret or "", self.settings.mail_domain, case.number, "answer"
-            ),
-            in_reply_to=parent,
-            references=references,
-            auto_submitted=None,  # a person's answer, relayed: not an automatic reply
-            case_number=case.number,
-        )
+        # A person's answer, relayed: not an automatic reply.
+        envelope = self.mailer.consumer_envelope(session, case, "answer", auto_submitted=None)
         # The text alone, for the monthly report and the FAQ (answers.find_answers reads "answer" first).
         session.add(
             Event(
@@ -195,9 +168,9 @@ class CaseWork:
                 detail=text,
             )
         )
-        raw = compose(rendered, envelope, now, outgoing_files(parsed.attachments))
-        self.applier.queue_mail(session, case, "answer", envelope, raw, now, note=text)
-        case.state, case.answered_at = "answered", now
+        files = outgoing_files(parsed.attachments)
+        self.mailer.queue(session, case, "answer", envelope, rendered, now, files, note=text)
+        case.state, case.answered_at = CaseState.ANSWERED, now
         if not case.assignee:
             case.assignee = effect.author  # "everyone" mode: whoever answers first is responsible
         log.info("case %s: answer of %s relayed to the consumer", case.number, effect.author)

@@ -417,10 +417,17 @@ def routes() -> None:
 def routes_test(config_path: str, file: str) -> None:
     """Show which rule a mail (FILE.eml) matches, why, and who would get the case."""
     from mailrobot.mail.parse import Unparseable
-    from mailrobot.regulation.routing import explain_mail
+    from mailrobot.mail.render import Renderer
+    from mailrobot.service.explain import explain_mail
+    from mailrobot.service.intake import Intake
+    from mailrobot.store.models import utcnow
 
+    settings = _settings(config_path)
+    db = Database(settings.database.url)
+    db.upgrade()
+    intake = Intake(db, settings, WorkCalendar.from_settings(settings), Renderer.from_settings(settings))
     try:
-        lines = explain_mail(_settings(config_path), Path(file).read_bytes())
+        lines = explain_mail(intake, Path(file).read_bytes(), utcnow())
     except Unparseable as exc:
         raise click.ClickException(f"{file}: not an e-mail message: {exc}") from None
     click.echo("\n".join(lines))

@@ -92,6 +92,28 @@ class _Writer:
         return relative
 
 
+PURGED = "purged"  # what case.json says of raw bytes retention removed
+
+
+def _eml(files: _Writer, row: Message | Outbox, path: str) -> tuple[dict[str, Any], str | None]:
+    """A message or a sent mail as it goes into case.json, and its .eml file (None once purged)."""
+    entry = _row(row)
+    file = files.write(path, row.raw) if row.raw is not None else None
+    entry["raw"] = file or PURGED
+    return entry, file
+
+
+def _attachment(files: _Writer, message_id: int, k: int, attachment: Attachment) -> dict[str, Any]:
+    item = _row(attachment)
+    if attachment.data is None:
+        # Which of the two, the database does not record; the auditor gets both.
+        item["data"] = "missing: over the size limit at intake, or purged by retention"
+    else:
+        name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
+        item["data"] = files.write(f"attachments/message-{message_id}/{k:02d}-{name}", attachment.data)
+    return item
+
+
 def export_case(db: Database, number: str, out: Path, now: datetime | None = None) -> Exported:
     """Write case `number` into the new or empty directory `out` (see the module docstring for the layout)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -127,45 +149,20 @@ def export_case(db: Database, number: str, out: Path, now: datetime | None = Non
 
         out.mkdir(parents=True, exist_ok=True)
         files = _Writer(out)
-        purged = 0
-        message_files: dict[int, str | None] = {}
-        message_list = []
+        message_list, message_files = [], {}
         for n, message in enumerate(messages, 1):
-            entry = _row(message)
-            if message.raw is None:
-                entry["raw"], file = "purged", None
-                purged += 1
-            else:
-                file = files.write(f"messages/{n:04d}-message-{message.id}.eml", message.raw)
-                entry["raw"] = file
-            message_files[message.id] = file
-            entry["attachments"] = []
-            for k, attachment in enumerate((a for a in attachments if a.message_row_id == message.id), 1):
-                item = _row(attachment)
-                if attachment.data is None:
-                    # Which of the two, the database does not record; the auditor gets both.
-                    item["data"] = "missing: over the size limit at intake, or purged by retention"
-                else:
-                    name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
-                    item["data"] = files.write(
-                        f"attachments/message-{message.id}/{k:02d}-{name}", attachment.data
-                    )
-                entry["attachments"].append(item)
+            entry, message_files[message.id] = _eml(
+                files, message, f"messages/{n:04d}-message-{message.id}.eml"
+            )
+            own = (a for a in attachments if a.message_row_id == message.id)
+            entry["attachments"] = [_attachment(files, message.id, k, a) for k, a in enumerate(own, 1)]
             message_list.append(entry)
-
-        outbox_files: dict[int, str | None] = {}
-        outbox_list = []
+        outbox_list, outbox_files = [], {}
         for n, mail in enumerate(outbox, 1):
-            entry = _row(mail)
-            if mail.raw is None:
-                entry["raw"], file = "purged", None
-                purged += 1
-            else:
-                kind, state = safe_filename(mail.kind, "mail"), safe_filename(mail.state, "state")
-                file = files.write(f"outbox/{n:04d}-{kind}-{state}-{mail.id}.eml", mail.raw)
-                entry["raw"] = file
-            outbox_files[mail.id] = file
+            kind, state = safe_filename(mail.kind, "mail"), safe_filename(mail.state, "state")
+            entry, outbox_files[mail.id] = _eml(files, mail, f"outbox/{n:04d}-{kind}-{state}-{mail.id}.eml")
             outbox_list.append(entry)
+        purged = sum(1 for entry in (*message_list, *outbox_list) if entry["raw"] == PURGED)
 
         timeline = []
         for event in events:

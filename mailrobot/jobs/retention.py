@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from mailrobot.config import Settings
+from mailrobot.regulation.states import MessageStatus, OutboxState
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Message, Outbox
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500
 # Outbox mail still waiting to leave is never purged, whatever its age: it would go out empty.
-_DONE_OUTBOX = ("sent", "failed")
+_DONE_OUTBOX = (OutboxState.SENT, OutboxState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,11 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
             Message,
             Message.raw,
             func.coalesce(func.sum(Message.size), 0),
-            (Message.received_at < raw_before, Message.raw.is_not(None), Message.status != "received"),
+            (
+                Message.received_at < raw_before,
+                Message.raw.is_not(None),
+                Message.status != MessageStatus.RECEIVED,
+            ),
             dry_run,
         )
         counts["outbox"], counts["outbox_bytes"] = _purge(
@@ -113,7 +118,7 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
                 Attachment.data.is_not(None),
                 Attachment.message_row_id.in_(
                     select(Message.id).where(
-                        Message.received_at < attachments_before, Message.status != "received"
+                        Message.received_at < attachments_before, Message.status != MessageStatus.RECEIVED
                     )
                 ),
             ),

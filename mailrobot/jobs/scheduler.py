@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from mailrobot.config import ConfigError, Settings
 from mailrobot.jobs.retention import purge_raw
 from mailrobot.jobs.tasks import JOB_NAMES, Jobs
 from mailrobot.store.models import utcnow
@@ -30,12 +31,31 @@ from mailrobot.store.models import utcnow
 log = logging.getLogger(__name__)
 
 
+def check_schedules(settings: Settings) -> None:
+    """Raise ConfigError naming the key of a schedule APScheduler cannot run (e.g. hour 25)."""
+    keys = {f"jobs.{name}": getattr(settings.jobs, name) for name in JOB_NAMES}
+    keys["retention.schedule"] = settings.retention.schedule
+    for key, value in keys.items():
+        if value:
+            _trigger(key, value, None)
+
+
+def _trigger(key: str, value: str, zone: tzinfo | None) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(value, timezone=zone)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key} = {value!r}: not a crontab schedule ({exc}); want five fields "
+            "'minute hour day month day_of_week', e.g. '30 9 * * *', or \"\" to turn the job off"
+        ) from None
+
+
 def schedules(jobs: Jobs) -> dict[str, CronTrigger]:
     """The configured trigger of each job that is on (an empty schedule turns a job off)."""
     settings = jobs.settings.jobs
     zone = jobs.calendar.zone
     return {
-        name: CronTrigger.from_crontab(getattr(settings, name), timezone=zone)
+        name: _trigger(f"jobs.{name}", getattr(settings, name), zone)
         for name in JOB_NAMES
         if getattr(settings, name)
     }
@@ -101,7 +121,7 @@ class JobScheduler:
             # and no catch-up: a missed night is done by the next one.
             self.scheduler.add_job(
                 self.purge_raw,
-                CronTrigger.from_crontab(retention, timezone=self.jobs.calendar.zone),
+                _trigger("retention.schedule", retention, self.jobs.calendar.zone),
                 id="retention_purge",
                 name="retention_purge",
                 replace_existing=True,

@@ -24,16 +24,16 @@ from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, se
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 
-from mailrobot.casework.applier import Applier
+from mailrobot.casework.mailer import Mailer
 from mailrobot.config import Settings
 from mailrobot.jobs import report_mail as report_output
 from mailrobot.jobs import reports
-from mailrobot.mail.compose import Attachment, Envelope, compose
+from mailrobot.mail.compose import Attachment
 from mailrobot.mail.render import Rendered, Renderer
-from mailrobot.mail.tokens import make_message_id, reply_address
 from mailrobot.regulation import deadlines
 from mailrobot.regulation.deadlines import JOB_NAMES, OVERDUE, DeadlineView
 from mailrobot.regulation.decide import is_mailable
+from mailrobot.regulation.states import EventKind, MailKind, MessageStatus, OutboxState
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.models import (
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["JOB_NAMES", "JobResult", "Jobs", "claim_notification", "claim_run"]
 DIGEST_LIST_LIMIT = 100  # cases listed per section of the digest; its counts are always complete
-DELIVERY_FAILED = "delivery_failed"  # the mail telling operators that a case's mail failed
+DELIVERY_FAILED = MailKind.DELIVERY_FAILED
 _CHUNK = 500  # ids per IN (...) list
 
 # Repeats models.OPEN_STATES_SQL literally (not as bound parameters): only then do SQLite and PostgreSQL
@@ -118,7 +118,7 @@ class Jobs:
         self.settings = settings
         self.calendar = calendar
         self.renderer = renderer
-        self.applier = Applier(settings, calendar, renderer)
+        self.mailer = Mailer(settings, calendar, renderer)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, name: str, now: datetime) -> JobResult:
@@ -160,7 +160,7 @@ class Jobs:
                 Event(
                     case_id=case.id,
                     at=now,
-                    kind="overdue",
+                    kind=EventKind.OVERDUE,
                     detail=f"deadline {self._local(case.due_at)} passed (state was {case.state})",
                 )
             )
@@ -216,7 +216,7 @@ class Jobs:
         rows = session.execute(
             select(Outbox.id, Outbox.kind, Outbox.recipient, Outbox.created_at, Outbox.last_error, Case)
             .join(Case, Case.id == Outbox.case_id)
-            .where(Outbox.state == "failed", Outbox.kind != DELIVERY_FAILED, ~reported.exists())
+            .where(Outbox.state == OutboxState.FAILED, Outbox.kind != DELIVERY_FAILED, ~reported.exists())
             .order_by(Outbox.id)
         ).all()
         operators = self._operators(session, sorted({r.Case.id for r in rows if not r.Case.assignee}))
@@ -277,7 +277,13 @@ class Jobs:
                 )
                 mail = self._queue(session, None, "reminder", person, rendered, now, f"reminder-{period}")
                 session.add_all(
-                    Event(case_id=c.id, at=now, kind="reminder_queued", outbox_id=mail, detail=f"to {person}")
+                    Event(
+                        case_id=c.id,
+                        at=now,
+                        kind=EventKind.REMINDER_QUEUED,
+                        outbox_id=mail,
+                        detail=f"to {person}",
+                    )
                     for c in cases
                 )
                 mails += 1
@@ -309,7 +315,9 @@ class Jobs:
                 now.astimezone(self.calendar.zone).time(),
                 tzinfo=self.calendar.zone,
             )
-            quarantined = select(func.count()).select_from(Message).where(Message.status == "quarantined")
+            quarantined = (
+                select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED)
+            )
             digest = deadlines.build_digest(
                 self._views(session, [OPEN]),
                 self.calendar,
@@ -407,21 +415,10 @@ class Jobs:
         attachments: Sequence[Attachment] = (),
         reply_to: bool = False,
     ) -> int:
-        secret, robot = self.settings.robot.secret or "", self.settings.smtp.from_address
-        envelope = Envelope(
-            from_address=robot,
-            from_name=self.settings.company_name(self.settings.robot.default_language),
-            to_address=recipient,
-            # `thread` names the case, or the job's period for mail about many cases (its replies then
-            # name no case: an operator's "thanks" to a reminder must not become an answer to a consumer).
-            message_id=make_message_id(secret, self.settings.mail_domain, thread, kind),
-            reply_to=reply_address(secret, robot, case.number) if reply_to and case else None,
-            auto_submitted="auto-generated",
-            case_number=case.number if case else None,
-        )
-        mail = self.applier.queue_mail(
-            session, case, kind, envelope, compose(rendered, envelope, now, attachments), now
-        )
+        # `thread` names the case, or the job's period for mail about many cases (its replies then name no
+        # case: an operator's "thanks" to a reminder must not become an answer to a consumer).
+        envelope = self.mailer.staff_envelope(case, recipient, kind, thread=thread, reply_to=reply_to)
+        mail = self.mailer.queue(session, case, kind, envelope, rendered, now, attachments)
         session.flush()  # the id links the cases' timeline events to this mail
         return mail.id
 
@@ -476,11 +473,14 @@ def _listed(case: DeadlineView) -> dict[str, Any]:
 
 def failed_mail(session: Session, limit: int) -> dict[str, Any]:
     """The mail the SMTP server refused for good, newest first: a total and up to `limit` of them."""
-    total = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == "failed")) or 0
+    total = (
+        session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.FAILED))
+        or 0
+    )
     rows = session.execute(
         select(Outbox.kind, Outbox.recipient, Outbox.last_error, Case.number)
         .outerjoin(Case, Case.id == Outbox.case_id)
-        .where(Outbox.state == "failed")
+        .where(Outbox.state == OutboxState.FAILED)
         .order_by(Outbox.id.desc())
         .limit(limit)
     ).all()

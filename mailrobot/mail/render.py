@@ -309,15 +309,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "requester_name": "",  # optional
         "extended_days": 14,  # optional, 14 by default
     },
-    "forward": {
-        "case_number": "SKES-2026-000123",
-        "requester": "consumer@example.kz",
-        "requester_name": "Айгүл Серікқызы",
-        "subject": "Перерасчёт за электроэнергию",
-        "body": "Прошу сделать перерасчёт за март.\nЛицевой счёт 123456.",
-        "due_at": _DUE,
-        "commands_help": "Ответьте на это письмо, чтобы ответить потребителю.",
-    },
+    "forward": dict(_STAFF_CASE),  # a case as staff get it: the fields every staff mail has
     "reminder": {
         "cases": _sample_cases(),
         "operator_name": "",  # optional

@@ -17,7 +17,8 @@ import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailrobot.config import ImapSettings
-from mailrobot.outside.oauth import token_source, with_fresh_token
+from mailrobot.outside.oauth import TokenError, token_source, with_fresh_token
+from mailrobot.outside.probe import Failure, ProbeFailed, describe
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,63 @@ IDLE_SETTLE_SECONDS = 2.0
 
 class MailboxGone(Exception):
     """The server said BYE or the connection died: reconnect."""
+
+
+# What ensure_processed_folder found.
+EXISTS, CREATED, MISSING = "exists", "created", "missing"
+
+
+def ensure_processed_folder(client: imapclient.IMAPClient, s: ImapSettings) -> str:
+    """Make sure imap.processed_folder exists (creating it when imap.create_folders allows)."""
+    if not s.processed_folder or client.folder_exists(s.processed_folder):
+        return EXISTS
+    if not s.create_folders:
+        return MISSING
+    client.create_folder(s.processed_folder)
+    return CREATED
+
+
+class MailboxProbe:
+    """The mailbox as `doctor` checks it: log in, the folders, the capabilities; raises ProbeFailed."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self.client: imapclient.IMAPClient | None = None
+
+    def login(self) -> None:
+        try:
+            self.client = open_client(self.settings)
+        except LoginError as exc:
+            raise ProbeFailed(Failure.REFUSED, describe(exc)) from None
+        except TokenError as exc:
+            raise ProbeFailed(Failure.TOKEN, str(exc)) from None
+        except (OSError, ssl.SSLError, IMAPClientError) as exc:
+            raise ProbeFailed(Failure.NETWORK, describe(exc)) from None
+
+    def folders(self) -> tuple[bool, str]:
+        """Whether imap.folder exists, and what ensure_processed_folder found (EXISTS, CREATED, MISSING)."""
+        client = self._client()
+        try:
+            if not client.folder_exists(self.settings.folder):
+                return False, MISSING
+            return True, ensure_processed_folder(client, self.settings)
+        except (OSError, IMAPClientError) as exc:
+            raise ProbeFailed(Failure.SERVER, describe(exc)) from None
+
+    def has(self, capability: str) -> bool:
+        try:
+            return bool(self._client().has_capability(capability))
+        except (OSError, IMAPClientError) as exc:
+            raise ProbeFailed(Failure.SERVER, describe(exc)) from None
+
+    def _client(self) -> imapclient.IMAPClient:
+        assert self.client is not None, "login() first"
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            _quietly_logout(self.client)
+            self.client = None
 
 
 class MailboxSource:
@@ -50,12 +108,10 @@ class MailboxSource:
             capabilities = client.capabilities()
             self.can_move = b"MOVE" in capabilities
             self.can_idle = s.use_idle and b"IDLE" in capabilities
-            if s.processed_folder and self.can_move and not client.folder_exists(s.processed_folder):
-                if not s.create_folders:
-                    raise MailboxGone(
-                        f"IMAP folder {s.processed_folder!r} does not exist (imap.processed_folder)"
-                    )
-                client.create_folder(s.processed_folder)
+            if self.can_move and ensure_processed_folder(client, s) == MISSING:
+                raise MailboxGone(
+                    f"IMAP folder {s.processed_folder!r} does not exist (imap.processed_folder)"
+                )
             selected = client.select_folder(s.folder)
         except Exception:
             _quietly_logout(client)

@@ -22,6 +22,7 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from mailrobot.regulation.states import DONE_STATES, OutboxState
 from mailrobot.store.db import Database
 from mailrobot.store.models import Case, Outbox, utcnow
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 # Outcomes shown at 0 before the first message, so rate() and alerts work from the start.
 OUTCOMES = ("case", "followup", "ignored", "duplicate", "quarantined")
 # Cases in these states wait for nobody; every other state is open and has a deadline.
-DONE_STATES = ("answered", "closed")
 
 
 class Metrics:
@@ -130,9 +130,13 @@ class _DatabaseCollector(Collector):
             open_cases = session.scalar(select(func.count(Case.id)).where(open_case)) or 0
             overdue = session.scalar(select(func.count(Case.id)).where(open_case, Case.due_at < now)) or 0
             backlog, oldest = session.execute(
-                select(func.count(Outbox.id), func.min(Outbox.created_at)).where(Outbox.state == "pending")
+                select(func.count(Outbox.id), func.min(Outbox.created_at)).where(
+                    Outbox.state == OutboxState.PENDING
+                )
             ).one()
-            failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
+            failed = (
+                session.scalar(select(func.count(Outbox.id)).where(Outbox.state == OutboxState.FAILED)) or 0
+            )
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=now.tzinfo)  # func.min() bypasses the UTC column type
         age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0

@@ -20,15 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import SmtpSettings
-from mailrobot.outside.oauth import token_source, with_fresh_token, xoauth2
+from mailrobot.outside.oauth import TokenError, token_source, with_fresh_token, xoauth2
+from mailrobot.outside.probe import Failure, ProbeFailed, describe
+from mailrobot.regulation.states import OutboxState, mail_event
 from mailrobot.store.db import Database
 from mailrobot.store.models import Event, Outbox, utcnow
+from mailrobot.store.queue import CONFIGURATION_REFUSED
 
 log = logging.getLogger(__name__)
-
-# What a failed attempt's last_error starts with when the server refused our own settings (MAIL FROM or
-# AUTH): retried like any temporary failure, and `doctor` fails on it, since an admin must act.
-CONFIGURATION_REFUSED = "configuration refused: "
 
 
 class PermanentFailure(Exception):
@@ -153,6 +152,20 @@ def expired(settings: SmtpSettings, created_at: datetime, now: datetime) -> bool
     return now - created_at >= timedelta(days=settings.max_queue_days)
 
 
+def probe_login(settings: SmtpSettings) -> None:
+    """Connect and log in as the sender would, send nothing; raises ProbeFailed (for `doctor`)."""
+    try:
+        client = SmtpConnection(settings).open()
+    except smtplib.SMTPAuthenticationError as exc:
+        raise ProbeFailed(Failure.REFUSED, f"{exc.smtp_code} {describe(exc.smtp_error)}") from None
+    except TokenError as exc:
+        raise ProbeFailed(Failure.TOKEN, str(exc)) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ProbeFailed(Failure.NETWORK, describe(exc)) from None
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        client.quit()
+
+
 @dataclass(frozen=True)
 class Result:
     outbox_id: int
@@ -198,7 +211,7 @@ class OutboxSender:
     def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
         query = (
             select(Outbox.id, Outbox.recipient, Outbox.raw)
-            .where(Outbox.state == "pending", Outbox.next_attempt_at <= self.clock())
+            .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= self.clock())
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
         )
@@ -255,16 +268,20 @@ class OutboxSender:
     def _record_one(self, session: Session, row: Outbox, result: Result, now: datetime) -> None:
         row.attempts += 1
         if result.error is None:
-            row.state, row.sent_at, row.last_error = "sent", now, None
-            kind, detail = f"{row.kind}_sent", f"to {row.recipient} {row.message_id}"
+            row.state, row.sent_at, row.last_error = OutboxState.SENT, now, None
+            kind, detail = mail_event(row.kind, "sent"), f"to {row.recipient} {row.message_id}"
             log.info("%s %s sent to %s (case id %s)", row.kind, row.message_id, row.recipient, row.case_id)
         elif result.permanent or expired(self.settings, row.created_at, now):
-            error = result.error if result.permanent else (
-                f"still undelivered after {self.settings.max_queue_days:g} days in the queue; "
-                f"last error: {result.error}"
+            error = (
+                result.error
+                if result.permanent
+                else (
+                    f"still undelivered after {self.settings.max_queue_days:g} days in the queue; "
+                    f"last error: {result.error}"
+                )
             )
-            row.state, row.last_error = "failed", error
-            kind, detail = f"{row.kind}_failed", f"to {row.recipient}: {error}"
+            row.state, row.last_error = OutboxState.FAILED, error
+            kind, detail = mail_event(row.kind, "failed"), f"to {row.recipient}: {error}"
             log.error("%s %s to %s failed for good: %s", row.kind, row.message_id, row.recipient, error)
         else:
             delay = retry_delay(self.settings, row.attempts)
@@ -284,85 +301,10 @@ class OutboxSender:
 
     def backlog(self) -> int:
         with self.db.sessions() as session, session.begin():
-            pending = select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
+            pending = select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.PENDING)
             return session.scalar(pending) or 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         for conn in self._connections:
             conn.close()
-
-
-# -- the queue as admins see it (`mailrobot outbox`, doctor) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueuedMail:
-    id: int
-    case_number: str | None
-    kind: str
-    recipient: str
-    state: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime | None
-    last_error: str | None
-
-
-def list_queue(session: Session, failed_only: bool = False, limit: int = 1000) -> list[QueuedMail]:
-    """Mail not sent yet (pending and failed), or only the failed, oldest first."""
-    from mailrobot.store.models import Case
-
-    states = ("failed",) if failed_only else ("pending", "failed")
-    rows = session.execute(
-        select(Outbox, Case.number)
-        .outerjoin(Case, Case.id == Outbox.case_id)
-        .where(Outbox.state.in_(states))
-        .order_by(Outbox.id)
-        .limit(limit)
-    ).all()
-    return [
-        QueuedMail(
-            o.id, number, o.kind, o.recipient, o.state, o.attempts, o.created_at,
-            o.next_attempt_at if o.state == "pending" else None, o.last_error,
-        )
-        for o, number in rows
-    ]  # fmt: skip
-
-
-def retry(session: Session, ids: list[int] | None, now: datetime) -> list[int]:
-    """Make failed mail (the given ids, or all failed when None) due now, with a fresh queue lifetime; the
-    timeline of its case says so.  Returns the ids that were failed and are pending again."""
-    query = select(Outbox).where(Outbox.state == "failed")
-    if ids is not None:
-        query = query.where(Outbox.id.in_(ids))
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.state, row.next_attempt_at, row.created_at = "pending", now, now
-        if row.case_id is not None:
-            detail = f"to {row.recipient}, after: {row.last_error}"
-            session.add(Event(case_id=row.case_id, at=now, kind=f"{row.kind}_retried", outbox_id=row.id,
-                              detail=detail))  # fmt: skip
-    return [r.id for r in rows]
-
-
-@dataclass(frozen=True)
-class QueueHealth:
-    pending: int
-    failed: int
-    oldest_pending: datetime | None
-    configuration_error: str | None  # the last "MAIL FROM / AUTH refused" reply, when mail waits on it
-
-
-def queue_health(session: Session) -> QueueHealth:
-    pending, oldest = session.execute(
-        select(func.count(Outbox.id), func.min(Outbox.created_at)).where(Outbox.state == "pending")
-    ).one()
-    failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
-    refused = session.scalar(
-        select(Outbox.last_error)
-        .where(Outbox.state == "pending", Outbox.last_error.startswith(CONFIGURATION_REFUSED))
-        .order_by(Outbox.id.desc())
-        .limit(1)
-    )
-    return QueueHealth(pending or 0, failed, oldest, refused)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailrobot.regulation.states import CaseState
+
 
 @dataclass(frozen=True)
 class ParticipantView:
@@ -31,7 +33,7 @@ class CaseView:
     requester_name: str = ""
     subject: str = ""
     language: str = "ru"
-    state: str = "new"
+    state: str = CaseState.NEW
     received_at: datetime | None = None
     due_at: datetime | None = None
     extended_at: datetime | None = None
@@ -47,7 +49,7 @@ class CaseView:
 
     @property
     def is_closed(self) -> bool:
-        return self.state == "closed"
+        return self.state == CaseState.CLOSED
 
     def participant(self, address: str) -> ParticipantView | None:
         address = address.lower()

@@ -16,7 +16,7 @@ from mailrobot.mail.parse import Parsed
 from mailrobot.mail.quotes import strip_reply
 from mailrobot.regulation.caseview import CaseView
 from mailrobot.regulation.commands import starts_with_command
-from mailrobot.regulation.rules import automatic_reason
+from mailrobot.regulation.rules import NO_SENDER, automatic_reason
 from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.trust import CaseReference
 
@@ -94,9 +94,8 @@ class NoSender:
     description = "no usable From address: nobody to register a case for"
 
     def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
-        if not parsed.from_addr or "@" not in parsed.from_addr:
-            return Verdict(Kind.NO_SENDER, "no usable sender address (From:)")
-        return None
+        reason = NO_SENDER.check(parsed)
+        return Verdict(Kind.NO_SENDER, reason) if reason else None
 
 
 class TokenFlood:

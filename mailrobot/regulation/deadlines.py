@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from mailrobot.regulation.states import DONE_STATES, CaseState
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.models import DONE_STATES
 
-OVERDUE = "overdue"
+OVERDUE = CaseState.OVERDUE
 # The scheduled jobs (mailrobot.jobs), by the names the config and the CLI use.
 JOB_NAMES = ("overdue_scan", "reminders", "digest", "monthly_report")
 
@@ -174,9 +174,9 @@ def extension_refusal(
     calendar: WorkCalendar,
 ) -> str | None:
     """Why the deadline of a case cannot be extended, or None when it can (4.3.9: once, to 14 days)."""
-    if state == "closed" or closed_at is not None:
+    if state == CaseState.CLOSED or closed_at is not None:
         return "the case is closed; reopen it before extending its deadline"
-    if state == "answered" or answered_at is not None:
+    if state == CaseState.ANSWERED or answered_at is not None:
         return "the case is already answered; there is no deadline left to extend"
     if extended_at is not None:
         return f"the deadline was already extended on {calendar.local_date(extended_at):%d.%m.%Y}"

@@ -14,6 +14,7 @@ from mailrobot.regulation.classify import Facts, Kind, Verdict
 from mailrobot.regulation.commands import decide_staff_reply
 from mailrobot.regulation.effects import AddEvent, CaseEffect, OnCase, ReportRefusal, RouteCase, TellStaff
 from mailrobot.regulation.routing import Mail, Routing
+from mailrobot.regulation.states import EventKind, MessageStatus
 
 # Strict on purpose: a requester address goes into an outgoing To: header.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -71,9 +72,9 @@ def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> li
     """The effects of one incoming message."""
     match verdict.kind:
         case Kind.AUTOMATIC:
-            return [RecordMessage("ignored", verdict.reason)]
+            return [RecordMessage(MessageStatus.IGNORED, verdict.reason)]
         case Kind.NO_SENDER:
-            return [RecordMessage("quarantined", verdict.reason)]
+            return [RecordMessage(MessageStatus.QUARANTINED, verdict.reason)]
         case Kind.REFUSED:
             return _refuse(verdict, parsed, facts)
         case Kind.FOLLOWUP:
@@ -129,7 +130,7 @@ def _forwarded_in(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy
 def _register(
     reason: str, register: RegisterCase, notice: QueueNotice, parsed: Parsed, facts: Facts, policy: Policy
 ) -> list[Effect]:
-    effects: list[Effect] = [RecordMessage("case", reason), register]
+    effects: list[Effect] = [RecordMessage(MessageStatus.CASE, reason), register]
     effects.append(_notice_or_skip(register.requester, notice, facts, policy))
     route = _route(register, parsed, policy)
     if route is not None:
@@ -137,18 +138,23 @@ def _register(
     return effects
 
 
-def _route(register: RegisterCase, parsed: Parsed, policy: Policy) -> RouteCase | None:
-    routing = policy.routing
-    if routing is None:
-        return None
-    mail = Mail(
+def routing_mail(register: RegisterCase, parsed: Parsed) -> Mail:
+    """The mail as routing sees it: the registered case's (the original's, for a forward or a web form),
+    addressed as the message that arrived."""
+    return Mail(
         subject=register.subject,
         body=register.body,
         sender=register.requester,
         recipients=(*parsed.to, *parsed.cc, *parsed.delivered_to),
         language=register.language,
     )
-    route = routing.route(mail)
+
+
+def _route(register: RegisterCase, parsed: Parsed, policy: Policy) -> RouteCase | None:
+    routing = policy.routing
+    if routing is None:
+        return None
+    route = routing.route(routing_mail(register, parsed))
     if route.group is None and not routing.copy_head:
         return None
     return RouteCase(route.rule, route.group, route.why, routing.copy_head)
@@ -177,9 +183,9 @@ def _followup(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) ->
         reason = f"{verdict.reason}; the case was closed more than {reopen_days} days ago: a new case"
         return _register(reason, register, QueueNotice(), parsed, facts, policy)
     effects: list[Effect] = [
-        RecordMessage("followup", verdict.reason),
+        RecordMessage(MessageStatus.FOLLOWUP, verdict.reason),
         OnCase(case.id, case.number),
-        AddEvent("followup", text[:BODY_LIMIT], parsed.from_addr),
+        AddEvent(EventKind.FOLLOWUP, text[:BODY_LIMIT], parsed.from_addr),
     ]
     to = _followup_recipients(facts)
     if to:
@@ -204,7 +210,7 @@ def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]
     role = {Kind.OPERATOR_REPLY: "operator", Kind.SPECIALIST_REPLY: "specialist", Kind.HEAD_REPLY: "head"}[
         verdict.kind
     ]
-    effects: list[Effect] = [RecordMessage("reply", verdict.reason), OnCase(case.id, case.number)]
+    effects: list[Effect] = [RecordMessage(MessageStatus.REPLY, verdict.reason), OnCase(case.id, case.number)]
     replied_to = facts.reference.replied_to if facts.reference else None
     text = strip_reply(parsed.text)
     effects += decide_staff_reply(role, parsed.from_addr, case, text, facts.staff, replied_to)
@@ -212,7 +218,7 @@ def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]
 
 
 def _refuse(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:
-    effects: list[Effect] = [RecordMessage("refused", verdict.reason)]
+    effects: list[Effect] = [RecordMessage(MessageStatus.REFUSED, verdict.reason)]
     if facts.case is not None:
         effects += [
             OnCase(facts.case.id, facts.case.number),

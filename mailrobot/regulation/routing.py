@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mailrobot.mail.addresses import without_tag
 from mailrobot.regulation.staff import Group
 
 if TYPE_CHECKING:
-    from mailrobot.config import RouteSettings, Settings
+    from mailrobot.mail.addresses import without_tag
+from mailrobot.config import RouteSettings, Settings
 
 DEFAULT_RULE = "default"
 
@@ -38,8 +40,8 @@ def _fold(text: str) -> str:
 
 def _address_matches(address: str, patterns: tuple[str, ...]) -> str | None:
     """The pattern (an address, or "@domain" / "domain" for a whole domain) that `address` matches."""
-    local, _, domain = address.lower().rpartition("@")
-    base = f"{local.split('+', 1)[0]}@{domain}"
+    domain = address.lower().rpartition("@")[2]
+    base = without_tag(address)
     for pattern in patterns:
         if "@" not in pattern or pattern.startswith("@"):
             if domain == pattern.lstrip("@") or domain.endswith("." + pattern.lstrip("@")):
@@ -171,47 +173,3 @@ def pick_members(group: Group, turn: int, open_cases: Mapping[str, int]) -> tupl
     if group.assign == "least_open":
         return (min(members, key=lambda m: (open_cases.get(m, 0), members.index(m))),)
     return members
-
-
-def explain_mail(settings: Settings, raw: bytes) -> list[str]:
-    """What `mailrobot routes test FILE.eml` prints: the mail as routing sees it, every rule with whether
-    it matches and why, and the group the case would go to."""
-    from mailrobot.mail.forwarded import find_forwarded
-    from mailrobot.mail.language import detect_language
-    from mailrobot.mail.parse import parse_message
-    from mailrobot.regulation.staff import Staff
-
-    parsed = parse_message(raw, settings.robot.max_attachment_bytes)
-    subject, body, sender = parsed.subject, parsed.text, parsed.from_addr
-    lines = []
-    original = find_forwarded(parsed) if Staff.from_settings(settings).is_staff(sender) else None
-    if original is not None:
-        lines.append(f"forwarded in by {sender} ({original.how}): routed as the original's mail")
-        subject, body, sender = original.subject, original.text, original.sender
-    language = detect_language(f"{subject}\n{body}", settings.robot.default_language)
-    mail = Mail(subject, body, sender, (*parsed.to, *parsed.cc, *parsed.delivered_to), language)
-    lines += [
-        f"from:       {mail.sender}",
-        f"to:         {', '.join(mail.recipients) or '-'}",
-        f"subject:    {mail.subject}",
-        f"language:   {mail.language}",
-        "",
-    ]
-    routing = Routing.from_settings(settings)
-    winner = None
-    for index, (rule, matched, why) in enumerate(routing.explain(mail), 1):
-        mark = "MATCH" if matched else "no"
-        if matched and winner is None:
-            winner, mark = rule, "MATCH (first: wins)"
-        lines.append(f"{index:>2}. {rule.name} -> {rule.group}: {mark}: {why}")
-    if not routing.rules:
-        lines.append("(no [[routes]] configured)")
-    route = routing.route(mail)
-    group = routing.groups.get(route.group or "") if routing.groups else None
-    lines.append("")
-    lines.append(f"result:     rule {route.rule} -> group {route.group or '-'} ({route.why})")
-    if group is not None:
-        lines.append(f"members:    {', '.join(group.members)} (assign {group.assign})")
-    if routing.copy_head and settings.people.head:
-        lines.append(f"copied to:  {', '.join(settings.people.head)} (routing.copy_head)")
-    return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from mailrobot.mail.addresses import without_tag
 from mailrobot.mail.parse import Parsed
 from mailrobot.mail.text import header_safe
 
@@ -25,10 +26,7 @@ def _because(rule: Rule, detail: str) -> str:
     return f"{rule.name}: {header_safe(detail, 160)}"
 
 
-def _address_key(address: str) -> str:
-    """Compare addresses without sub-address tags: feedback+case.token@x is still feedback@x."""
-    local, _, domain = address.strip().lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}"
+_address_key = without_tag  # own mail is recognised whatever sub-address it was sent from
 
 
 _ADDRESS_IN_TEXT = re.compile(r"[^\s<>,;\"']+@[^\s<>,;\"']+")
@@ -193,7 +191,7 @@ class NoSender:
     description = "no usable From address: nobody to register a case for or to answer"
 
     def check(self, parsed: Parsed) -> str | None:
-        if not parsed.from_addr:
+        if not parsed.from_addr or "@" not in parsed.from_addr:
             return _because(self, "no usable From address")
         return None
 

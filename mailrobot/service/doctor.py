@@ -7,21 +7,18 @@ changed, except the processed folder, which is created when the config allows it
 
 from __future__ import annotations
 
-import contextlib
-import smtplib
-import socket
-import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import imapclient
-from imapclient.exceptions import LoginError
 from sqlalchemy.engine import make_url
 
 from mailrobot.config import ConfigError, Settings, load_settings
-from mailrobot.outside.oauth import TokenError
+from mailrobot.jobs.scheduler import check_schedules
+from mailrobot.outside.imap import CREATED, EXISTS, MailboxProbe
+from mailrobot.outside.probe import Failure, ProbeFailed
+from mailrobot.outside.sender import probe_login
 
 OK, WARN, FAIL = "✔", "!", "✘"
 
@@ -49,6 +46,11 @@ def run_checks(config_path: str | Path) -> Iterator[Check]:
     except ConfigError as exc:
         yield Check("config", FAIL, str(exc), "fix the keys named above; config.example.toml documents each")
         return
+    try:
+        check_schedules(settings)
+    except ConfigError as exc:
+        yield Check("config", FAIL, str(exc), "fix the schedule named above")
+        return
     yield Check("config", OK, f"{config_path} is valid")
     yield _timezone(settings)
     yield _calendar(settings)
@@ -59,13 +61,13 @@ def run_checks(config_path: str | Path) -> Iterator[Check]:
         yield _outbox(settings)
     imap = _Imap(settings)
     yield imap.login()
-    if imap.client is not None:
+    if imap.logged_in:
         try:
             yield from imap.folders()
             yield imap.capability("IDLE", "mail is seen within a second", "polled every {poll} s")
             yield imap.capability("MOVE", "processed mail is moved", "processed mail is flagged in place")
-        except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-            yield Check("IMAP", FAIL, f"the server failed a command: {_text(exc)}", "see the server's log")
+        except ProbeFailed as exc:
+            yield Check("IMAP", FAIL, f"the server failed a command: {exc.detail}", "see the server's log")
         finally:
             imap.close()
     yield _smtp(settings)
@@ -183,9 +185,9 @@ OUTBOX_WAIT_WARNING = timedelta(minutes=30)
 
 
 def _outbox(settings: Settings) -> Check:
-    from mailrobot.outside.sender import queue_health
     from mailrobot.store.db import Database
     from mailrobot.store.models import utcnow
+    from mailrobot.store.queue import queue_health
 
     db = Database(settings.database.url)
     try:
@@ -219,41 +221,37 @@ def _minutes(value: timedelta) -> int:
 class _Imap:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.imap
-        self.client: imapclient.IMAPClient | None = None
+        self.probe = MailboxProbe(settings.imap)
+        self.logged_in = False
 
     def login(self) -> Check:
-        from mailrobot.outside.imap import open_client
-
         s = self.settings
         where = f"{s.username} on {s.host}:{s.port} ({s.security}, {s.auth})"
         try:
-            self.client = open_client(s)
-        except LoginError as exc:
-            secret = (
-                "the token (token_command or [imap.m365]: does the app have IMAP access to this mailbox?)"
-                if s.auth == "oauth2"
-                else "the password (imap.password, imap.password_file or MAILROBOT_IMAP_PASSWORD)"
-            )
-            return Check(
-                "IMAP login", FAIL, f"{where}: refused: {_text(exc)}", f"check imap.username and {secret}"
-            )
-        except TokenError as exc:
-            return Check("IMAP login", FAIL, f"{where}: no token: {exc}", "fix the token source named above")
-        except (OSError, ssl.SSLError, imapclient.exceptions.IMAPClientError) as exc:
-            return Check("IMAP login", FAIL, f"{where}: {_text(exc)}", _network_fix("imap", s.security))
+            self.probe.login()
+        except ProbeFailed as exc:
+            if exc.failure is Failure.REFUSED:
+                secret = (
+                    "the token (token_command or [imap.m365]: does the app have IMAP access to this mailbox?)"
+                    if s.auth == "oauth2"
+                    else "the password (imap.password, imap.password_file or MAILROBOT_IMAP_PASSWORD)"
+                )
+                fix = f"check imap.username and {secret}"
+                return Check("IMAP login", FAIL, f"{where}: refused: {exc.detail}", fix)
+            if exc.failure is Failure.TOKEN:
+                return Check("IMAP login", FAIL, f"{where}: no token: {exc.detail}", _TOKEN_FIX)
+            return Check("IMAP login", FAIL, f"{where}: {exc.detail}", _network_fix("imap", s.security))
+        self.logged_in = True
         return Check("IMAP login", OK, where)
 
     def folders(self) -> Iterator[Check]:
-        assert self.client is not None
         s = self.settings
-        client = self.client
-        if not client.folder_exists(s.folder):
+        inbox, processed = self.probe.folders()
+        if not inbox:
             yield Check("IMAP folders", FAIL, f"{s.folder!r} does not exist", "check imap.folder")
-            return
-        if not s.processed_folder or client.folder_exists(s.processed_folder):
+        elif processed == EXISTS:
             yield Check("IMAP folders", OK, f"{s.folder!r} and {s.processed_folder!r} exist")
-        elif s.create_folders:
-            client.create_folder(s.processed_folder)
+        elif processed == CREATED:
             yield Check("IMAP folders", OK, f"{s.folder!r} exists; created {s.processed_folder!r}")
         else:
             yield Check(
@@ -264,41 +262,33 @@ class _Imap:
             )
 
     def capability(self, name: str, good: str, fallback: str) -> Check:
-        assert self.client is not None
-        if self.client.has_capability(name):
+        if self.probe.has(name):
             return Check(f"IMAP {name}", OK, f"supported: {good}")
         detail = fallback.format(poll=f"{self.settings.poll_interval:g}")
         return Check(f"IMAP {name}", WARN, f"not supported by the server: {detail}")
 
     def close(self) -> None:
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                self.client.logout()
-            self.client = None
+        self.probe.close()
+
+
+_TOKEN_FIX = "fix the token source named above"
 
 
 def _smtp(settings: Settings) -> Check:
-    from mailrobot.outside.sender import SmtpConnection
-
     s = settings.smtp
     who = f"{s.username} " if s.username else ""
     where = f"{who}on {s.host}:{s.port} ({s.security}, {s.auth if s.username else 'no authentication'})"
-    connection = SmtpConnection(s)
     try:
-        client = connection.open()
-    except smtplib.SMTPAuthenticationError as exc:
-        return Check(
-            "SMTP login",
-            FAIL,
-            f"{where}: refused: {exc.smtp_code} {_text(exc.smtp_error)}",
-            "check smtp.username and its password or token (and that the mailbox may send with SMTP AUTH)",
-        )
-    except TokenError as exc:
-        return Check("SMTP login", FAIL, f"{where}: no token: {exc}", "fix the token source named above")
-    except (OSError, smtplib.SMTPException) as exc:
-        return Check("SMTP login", FAIL, f"{where}: {_text(exc)}", _network_fix("smtp", s.security))
-    with contextlib.suppress(OSError, smtplib.SMTPException):
-        client.quit()
+        probe_login(s)
+    except ProbeFailed as exc:
+        if exc.failure is Failure.REFUSED:
+            fix = (
+                "check smtp.username and its password or token (and that the mailbox may send with SMTP AUTH)"
+            )
+            return Check("SMTP login", FAIL, f"{where}: refused: {exc.detail}", fix)
+        if exc.failure is Failure.TOKEN:
+            return Check("SMTP login", FAIL, f"{where}: no token: {exc.detail}", _TOKEN_FIX)
+        return Check("SMTP login", FAIL, f"{where}: {exc.detail}", _network_fix("smtp", s.security))
     return Check("SMTP login", OK, f"{where} (nothing sent)")
 
 
@@ -307,14 +297,6 @@ def _network_fix(section: str, security: str) -> str:
         f"check {section}.host, {section}.port and {section}.security ({security}), that the server is up, "
         "and that a firewall lets this host reach it"
     )
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, socket.timeout | TimeoutError):
-        return "timed out"
-    return str(value) or type(value).__name__
 
 
 def report(config_path: str | Path, echo: Callable[[str], None] = print) -> int:

@@ -18,17 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from mailrobot.casework.applier import DAY, Applied, Applier, notices_sent_since
+from mailrobot.casework.applier import Applied, Applier
 from mailrobot.config import Settings
 from mailrobot.mail.parse import Parsed, Unparseable, parse_message
 from mailrobot.mail.render import Renderer
-from mailrobot.regulation.classify import Facts, classify
-from mailrobot.regulation.decide import Policy, QueueNotice, RegisterCase, decide
+from mailrobot.regulation.classify import Facts, Verdict, classify
+from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCase, decide
 from mailrobot.regulation.routing import Routing
+from mailrobot.regulation.states import MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import Lookup
 from mailrobot.store.models import MailboxState, Message, utcnow
+from mailrobot.store.queue import DAY, notices_sent_since
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ class Intake:
             key = keys[fetched.uid]
             first = known.get(key)
             if first is None:
-                row = self._new_row(fetched, mailbox, uidvalidity, now, key, status="received")
+                row = self._new_row(fetched, mailbox, uidvalidity, now, key, status=MessageStatus.RECEIVED)
                 row.attempts = 1
                 session.add(row)
                 known[key] = row
@@ -141,11 +143,11 @@ class Intake:
                 outcomes.extend(self._replay(first, fetched, pending))
             else:
                 session.flush()
-                row = self._new_row(fetched, mailbox, uidvalidity, now, None, status="duplicate")
+                row = self._new_row(fetched, mailbox, uidvalidity, now, None, status=MessageStatus.DUPLICATE)
                 row.reason = f"duplicate of message #{first.id} ({key})"
                 row.duplicate_of_id, row.case_id = first.id, first.case_id
                 session.add(row)
-                outcomes.append(Outcome(fetched.uid, "duplicate", row.reason, None, key))
+                outcomes.append(Outcome(fetched.uid, MessageStatus.DUPLICATE, row.reason, None, key))
                 log.info(
                     "message %s seen again (uid %s): recorded as duplicate of #%s", key, fetched.uid, first.id
                 )
@@ -154,12 +156,20 @@ class Intake:
     @staticmethod
     def _replay(first: Message, fetched: Fetched, pending: list[tuple[Message, bytes]]) -> list[Outcome]:
         """The same mailbox message again: a crash came between commit and move, or during processing."""
-        if first.status == "received":
+        if first.status == MessageStatus.RECEIVED:
             first.attempts += 1
             pending.append((first, fetched.raw))
             return []
         log.info("message uid %s already processed as %s; moving it on", fetched.uid, first.status)
-        return [Outcome(fetched.uid, "replay", f"already processed: {first.status}", None, first.message_id)]
+        return [
+            Outcome(
+                fetched.uid,
+                MessageStatus.REPLAY,
+                f"already processed: {first.status}",
+                None,
+                first.message_id,
+            )
+        ]
 
     @staticmethod
     def _new_row(
@@ -203,7 +213,7 @@ class Intake:
                 applied = self._decide_isolated(session, row, parsed, notices_today, now)
             else:
                 applied = self._decide_one(session, row, parsed, notices_today, now)
-            if applied.status == "quarantined":
+            if applied.status == MessageStatus.QUARANTINED:
                 log.warning("message #%s (uid %s) quarantined: %s", row.id, row.uid, applied.reason)
             outcomes.append(
                 Outcome(row.uid or 0, applied.status, applied.reason, applied.case_number, row.message_id)
@@ -247,20 +257,28 @@ class Intake:
             parsed.from_addr[:320],
             parsed.subject[:500],
         )
-        facts = self.lookup.facts(session, parsed, Facts(self.own_addresses), now, notices_today)
-        effects = decide(classify(parsed, facts), parsed, facts, self.policy)
+        _verdict, effects = self.decision(session, parsed, now, notices_today)
         applied = self.applier.apply(session, row, parsed, effects, now)
         if any(isinstance(e, QueueNotice) for e in effects):
             # The notice goes to the requester: for a forward or a web form, not the sender.
             to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
             notices_today[to] = notices_today.get(to, 0) + 1
-        if applied.status == "ignored":
+        if applied.status == MessageStatus.IGNORED:
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied
 
+    def decision(
+        self, session: Session, parsed: Parsed, now: datetime, notices_today: dict[str, int]
+    ) -> tuple[Verdict, list[Effect]]:
+        """What the robot decides for this mail, from what the database knows now (nothing applied):
+        the one path for the daemon and for `mailrobot routes test`."""
+        facts = self.lookup.facts(session, parsed, Facts(self.own_addresses), now, notices_today)
+        verdict = classify(parsed, facts)
+        return verdict, decide(verdict, parsed, facts, self.policy)
+
     @staticmethod
     def _quarantine(row: Message, reason: str) -> Applied:
-        row.status, row.reason = "quarantined", reason
+        row.status, row.reason = MessageStatus.QUARANTINED, reason
         return Applied("quarantined", reason)
 
     def _remember_sync(self, session: Session, mailbox: str, uidvalidity: int | None, last_uid: int) -> None:

@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailrobot.casework.applier import DAY, notices_sent_since
 from mailrobot.config import Settings
 from mailrobot.mail.forwarded import find_forwarded, webform_consumer
 from mailrobot.mail.parse import Parsed
@@ -25,6 +24,7 @@ from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.trust import find_reference
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Case, Event, Participant
+from mailrobot.store.queue import DAY, notices_sent_since
 
 # The timeline kinds that open or settle an operator's extension request.
 _EXTENSION_KINDS = ("extension_requested", "extended", "extension_denied")

@@ -21,6 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
+from mailrobot.regulation.states import DONE_STATES, OPEN_STATES_SQL, CaseState, OutboxState
+
+__all__ = ["DONE_STATES", "OPEN_STATES_SQL"]  # re-exported: the queries that filter on them import models
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: SQLite has no time zones; mixing naive and aware values bites."""
@@ -52,12 +56,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# States in which a case no longer waits for an answer; every other state is open and has a deadline.
-DONE_STATES = ("answered", "closed")
-# Written out literally: a query uses the partial index ix_cases_open_due only when it repeats this text.
-OPEN_STATES_SQL = "state NOT IN ('answered', 'closed')"
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -80,7 +78,7 @@ class Message(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
-    status: Mapped[str] = mapped_column(String(20))  # case | followup | ignored | quarantined | duplicate
+    status: Mapped[str] = mapped_column(String(20))  # a MessageStatus
     reason: Mapped[str] = mapped_column(Text, default="")
     # How often processing started; a message that keeps killing the process is quarantined, not retried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +118,7 @@ class Case(Base):
     subject: Mapped[str] = mapped_column(String(500), default="")
     body: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8), default="ru")
-    state: Mapped[str] = mapped_column(String(20), default="new")
+    state: Mapped[str] = mapped_column(String(20), default=CaseState.NEW)
     channel: Mapped[str] = mapped_column(String(20), default="email")  # email | webform | forwarded
     organization: Mapped[str | None] = mapped_column(String(64))
     group: Mapped[str | None] = mapped_column("group_name", String(64))
@@ -183,7 +181,7 @@ class Outbox(Base):
     recipient: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: sent, then purged (retention)
-    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(12), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

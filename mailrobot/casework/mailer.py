@@ -1,0 +1,108 @@
+"""Mail the casework writes: one envelope for consumer mail, one for staff mail, and the queueing.
+
+Consumer mail goes out under the company's name, in the thread of the consumer's own messages, and never
+shows a staff address.  Staff mail carries a signed Reply-To (`feedback+<case>.<token>@…`), a signed
+Message-ID and the case tag in the subject, so a reply from any client finds its case again (DESIGN.md,
+"Trust").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailrobot.casework.records import consumer_thread
+from mailrobot.config import Settings
+from mailrobot.mail.compose import Attachment, Envelope, compose
+from mailrobot.mail.render import Rendered, Renderer
+from mailrobot.mail.tokens import make_message_id, reply_address
+from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.models import Case, Outbox
+from mailrobot.store.queue import queue_mail
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """What every piece of casework needs to write mail: the settings, the calendar and the renderer."""
+
+    settings: Settings
+    calendar: WorkCalendar
+    renderer: Renderer
+
+    @property
+    def staff_language(self) -> str:
+        return self.settings.robot.default_language
+
+    def message_id(self, thread: str, kind: str) -> str:
+        return make_message_id(self.settings.robot.secret or "", self.settings.mail_domain, thread, kind)
+
+    def consumer_envelope(
+        self,
+        session: Session,
+        case: Case,
+        kind: str,
+        auto_submitted: str | None = "auto-generated",
+        thread: bool = True,
+        on_notice: bool = False,
+    ) -> Envelope:
+        """To the case's consumer, under the company's name, in the thread of their mail (`thread`; in
+        reply to the registration notice when `on_notice`); `automatic` is False for a person's words
+        relayed (an answer) is no automatic reply (`auto_submitted` None), a notice is "auto-replied"."""
+        parent, references = consumer_thread(session, case, on_notice) if thread else (None, ())
+        return Envelope(
+            from_address=self.settings.smtp.from_address,
+            from_name=self.settings.company_name(case.language),
+            to_address=case.requester,
+            to_name=case.requester_name,
+            message_id=self.message_id(case.number, kind),
+            in_reply_to=parent,
+            references=references,
+            auto_submitted=auto_submitted,
+            case_number=case.number,
+        )
+
+    def staff_envelope(
+        self,
+        case: Case | None,
+        to: str,
+        kind: str,
+        parent: str | None = None,
+        thread: str | None = None,
+        reply_to: bool = True,
+    ) -> Envelope:
+        """To a member of staff.  `thread` is what the Message-ID names when it is not the case (a job's
+        period, for mail about many cases: a "thanks" in reply must not become an answer to a consumer);
+        `reply_to` adds the case's signed reply address."""
+        settings = self.settings
+        signed = case is not None and reply_to
+        return Envelope(
+            from_address=settings.smtp.from_address,
+            from_name=settings.smtp.from_name or settings.company_name(self.staff_language),
+            to_address=to,
+            message_id=self.message_id(thread or (case.number if case else "robot"), kind),
+            in_reply_to=parent,
+            references=(parent,) if parent else (),
+            reply_to=reply_address(settings.robot.secret or "", settings.smtp.from_address, case.number)
+            if case is not None and signed
+            else None,
+            auto_submitted="auto-generated",
+            case_number=case.number if case else None,
+        )
+
+    def queue(
+        self,
+        session: Session,
+        case: Case | None,
+        kind: str,
+        envelope: Envelope,
+        rendered: Rendered,
+        now: datetime,
+        attachments: Sequence[Attachment] = (),
+        note: str = "",
+    ) -> Outbox:
+        """Compose the mail and put it in the outbox, on the case's timeline."""
+        raw = compose(rendered, envelope, now, attachments)
+        return queue_mail(session, case, kind, envelope, raw, now, note)
