@@ -84,6 +84,7 @@ def _wordings(members: Sequence[Entry]) -> dict[str, str]:
         candidates = []
         for rank, entry in enumerate(entries[:WORDINGS_CONSIDERED]):
             text = redact(entry.question, language, names=entry.names)
+            text = text[:1].upper() + text[1:]  # "Текст обращения: пропало электричество ..."
             holes = sum(text.count(p) for p in _ALL_PLACEHOLDERS)
             short, long = GOOD_LENGTH
             candidates.append((not short <= len(text) <= long, holes, rank, text))
