@@ -115,6 +115,12 @@ class HeaderBlock:
         return self.fields.get(name, "")
 
 
+def _has_value(line: str) -> bool:
+    """Whether `line` is a header field with a value ("Sent: Friday, …"; a wrapped "… a écrit :" is none)."""
+    found = _field(line)
+    return found is not None and bool(found[1])
+
+
 def _field(line: str) -> tuple[str, str] | None:
     match = _FIELD.match(line)
     if not match or len(match["name"]) > 25:
@@ -163,16 +169,17 @@ def header_block(lines: list[str], start: int, min_fields: int = 3) -> HeaderBlo
 
 
 def _any_header_block(lines: list[str], start: int) -> int:
-    """The end of a header block at `start` in any language (0: none): three or more `Field: value` lines
-    among whose values there are an address and a date or time; or a block with known field names."""
+    """The end of a header block at `start` in any language (0: none): four or more `Field: value` lines
+    (From, Date, To, Subject in every client) among whose values there are an address and a date with its
+    time; or a block with known field names."""
     block = header_block(lines, start)
     if block is not None:
         return block.end
     if _field(lines[start]) is None:
         return 0
     fields, end, count = _fields(lines, start)
-    values = " ".join(fields.values())
-    if count >= 3 and _ADDRESS.search(values) and (_DATE.search(values) or _TIME.search(values)):
+    dated = any(_DATE.search(value) and _TIME.search(value) for value in fields.values())
+    if count >= 4 and dated and _ADDRESS.search(" ".join(fields.values())):
         return end
     return 0
 
@@ -180,8 +187,8 @@ def _any_header_block(lines: list[str], start: int) -> int:
 # -- attributions ------------------------------------------------------------------------------------------
 
 _ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"]+@[^\s<>()\[\]@,;:\"]+\.[^\W_]{2,}|mailto:", re.IGNORECASE)
-# 10:05, 18.30, 3:35 PM, 10h05 — never a piece of a date such as 20.11.2026.
-_TIME = re.compile(r"(?<![\d.:/-])(?:[01]?\d|2[0-3])(?:[:h]|\.(?=\d\d\b))\s?[0-5]\d(?![.:/]?\d)")
+# 10:05, 10:05:12, 18.30, 3:35 PM, 10h05 — never a piece of a date such as 20.11.2026.
+_TIME = re.compile(r"(?<![\d.:/-])(?:[01]?\d|2[0-3])(?:[:h]|\.(?=\d\d\b))\s?[0-5]\d(?::[0-5]\d)?(?![.:/]?\d)")
 # 20.11.2026, 2026-11-20, 11/20/26, 20 нояб. 2026, 20 de noviembre de 2026, Nov 20, 2026, 2026年11月20日;
 # a phone number's 12-34-56 is none.
 _DATE = re.compile(
@@ -197,13 +204,18 @@ _DATE = re.compile(
 _WROTE = re.compile(
     r"\b(?:wrote|writes|a écrit|schrieb|geschrieben|ha scritto|scrisse|escribió|escreveu|schreef|geschreven"
     r"|skrev|napisał|napisała|napsal|írta|yazdı|kirjoitti|пишет|написал|написала|написав|пише|жазды"
-    r"|жазған|жазады)|写道|寫道",
+    r"|жазған|жазады|a scris|napisao|napisala|έγραψε)|写道|寫道|のメッセージ|작성",
     re.IGNORECASE,
 )
+# The address in brackets closes the line: `… "Name" <addr>:`, `<addr<mailto:addr>>:`, `[mailto:addr]:`.
+_ENDS_WITH_ADDRESS = re.compile(r"@[^\s<>@]+\.[^\W_]{2,}\s*[>\]]\W{0,3}[:：]$")
+# A date and right after it its time ("20.11.2026 10:05", "Nov 20, 2026 at 10:05 AM", "2016/09/14 14:32").
+_DATE_THEN_TIME = re.compile(_DATE.pattern + r"\W{0,3}(?:\w{1,3}\W{1,3})?" + _TIME.pattern, re.IGNORECASE)
 _QUOTED = re.compile(r"^\s*(?:>|[A-Za-z]{1,10}>(?:\s|$))")  # "> x", and Supercite's "Name> x"
 _QUOTE_LIKE = re.compile(r"^\s*[>|]")
 _RULE_LINE = re.compile(r"^\s*[-_=*—–~]{3,}\s*$")
 _DASHED = re.compile(r"^\s*-{2,}\s*(?P<inner>\S.*?)\s*-{2,}\s*$")  # "---- On … wrote ----" (Zoho)
+_SHORT_DASHED = re.compile(r"^\s*\*?-{3,}\s*[^\W\d_]+(?:\s[^\W\d_]+){0,3}\s*-{3,}\*?\s*$")
 _SENTENCE_END = re.compile(r"(?:[^\W\d_]{6,}|\d:\d\d)[.!?…]$|[!?…]$|\.\.\.$")
 
 
@@ -234,7 +246,12 @@ def _is_attribution(text: str, quote_follows: bool) -> bool:
         if colon:
             return address or (date and time) or (wrote and (date or time))
         return (address or wrote) and (date or time)
-    return colon and (address or (wrote and (date or time)))
+    if not colon:
+        return False
+    if address:
+        return wrote or ((date or time) and bool(_ENDS_WITH_ADDRESS.search(text)))
+    tight = len(_TIME.findall(text)) == 1 and len(text.split()) <= 14 and _DATE_THEN_TIME.search(text)
+    return (wrote and (date or time)) or bool(tight)
 
 
 def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
@@ -246,7 +263,7 @@ def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
         if first < 0:
             return 0
         chunk = lines[first : end + 1]
-        if any(not part.strip() or _QUOTED.match(part) for part in chunk):
+        if any(not part.strip() or _QUOTED.match(part) or _has_value(part) for part in chunk):
             return 0
         if span > 1 and _SENTENCE_END.search(chunk[0].rstrip()):
             return 0
@@ -313,31 +330,41 @@ def _unquoted(line: str) -> str:
 
 
 def _our_mail(lines: list[str], sent: str) -> tuple[int, int] | None:
-    """The run of lines, found from the end, that repeats our own mail `sent` in order (any quoting,
-    wrapping, spacing): (first, last) line, or None.  Lines that do not match may sit inside the run (a
-    client's changed link), up to three in a row."""
+    """The run of lines that repeats our own mail `sent` in order (any quoting, wrapping, spacing), found
+    from the end: (first, last) line, or None.  It is anchored on a line of three words or more; lines that
+    do not match may sit inside it (a client's changed link), up to three in a row."""
     ours = f" {_words(sent)} "
     if len(ours) < 20:
         return None
-    bound = len(ours)
     first = last = None
-    gap = 0
+    bound = end = gap = 0
     for i in range(len(lines) - 1, -1, -1):
         words = _words(_unquoted(lines[i]))
         if not words:
             continue
-        needle = f" {words} "
+        needle, strong = f" {words} ", len(words.split()) >= 3
+        if last is None:
+            pos = ours.rfind(needle) if strong else -1
+            if pos >= 0:
+                first = last = i
+                bound, end = pos, pos + len(needle)
+            continue
         pos = ours.rfind(needle, 0, bound + 1)
-        strong = len(words.split()) >= 3
-        if pos >= 0 and (last is not None or strong) and (gap == 0 or strong):
-            bound, first, gap = pos, i, 0
-            last = i if last is None else last
-        elif last is not None:
+        if pos >= 0 and (gap == 0 or strong):
+            first, bound, gap = i, pos, 0
+        else:
             gap += 1
             if gap > 3:
                 break
     if first is None or last is None:
         return None
+    for j in range(last + 1, len(lines)):  # short lines below the anchor that go on with our mail
+        words = _words(_unquoted(lines[j]))
+        if words:
+            pos = ours.find(f" {words} ", end - 1)
+            if pos < 0:
+                break
+            last, end = j, pos + len(words) + 2
     # A sentence of the consumer's that the operator copied into the answer is no quote of our mail: the
     # run must hold the beginning of our mail, or be all there is below the answer.
     at_top = bound <= 40
@@ -359,15 +386,24 @@ def _without_headers_at_end(lines: list[str]) -> list[str]:
         if header_gone:
             break
         header_gone = True
-        span = _attribution_span(lines, len(lines) - 1, quote_follows=True)
-        if span:
-            del lines[-span:]
-            continue
         begin = _header_block_ending_at(lines)
+        if begin is None:
+            span = _attribution_span(lines, len(lines) - 1, quote_follows=True)
+            begin = len(lines) - span if span else None
+        if begin is None and _introduces(last):
+            begin = len(lines) - 1
         if begin is None:
             break
         del lines[begin:]
     return lines
+
+
+def _introduces(line: str) -> bool:
+    """Whether `line`, right above our own mail, is a client's one-line introduction of it in whatever words
+    ("Байланыс орталығы хабарлама:"): short, ending in a colon, no field with a value."""
+    line = line.strip()
+    short = len(line) <= 100 and not _QUOTED.match(line)
+    return short and line.endswith((":", "：")) and not _has_value(line)
 
 
 def _header_block_ending_at(lines: list[str]) -> int | None:
@@ -392,11 +428,7 @@ def strip_reply(text: str, *, sent: str | None = None) -> str:
     """The author's own words in a reply: without the quoted history, reply headers and signature.  `sent`
     is the text of our own mail the reply answers, when known: its lines are history wherever the reply
     repeats them."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for i, line in enumerate(lines):
-        if is_reply_above_marker(line):
-            lines = _without_headers_at_end(lines[:i])
-            break
+    lines = _without_our_marker(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     if sent:
         found = _our_mail(lines, sent)
         if found is not None:
@@ -405,14 +437,38 @@ def strip_reply(text: str, *, sent: str | None = None) -> str:
     return _tidy(_without_signature(kept))
 
 
+def _without_our_marker(lines: list[str]) -> list[str]:
+    """`lines` without our mail from its reply-above marker on.  A quoted marker takes the quote it stands
+    in (down to the first line the author wrote below it); an unquoted one, everything below it."""
+    for i, line in enumerate(lines):
+        if not is_reply_above_marker(line):
+            continue
+        above = _without_headers_at_end(lines[:i])
+        if not _QUOTED.match(line):
+            return above
+        end, previous = i + 1, line
+        while end < len(lines):
+            current = lines[end]
+            if _rewrapped(previous, current, lines[end + 1 : end + 2]):
+                current = "> " + current
+            elif current.strip() and not _QUOTED.match(current):
+                break
+            previous, end = current, end + 1
+        return [*above, "", *lines[end:]]
+    return lines
+
+
 def _without_history(lines: list[str]) -> list[str | None]:
     """The lines that are no history; None where lines were taken out between them."""
     lines = list(lines)
     kept: list[str | None] = []
     i = 0
+    piped = False  # under an attribution whose quote is marked with "|" instead of ">"
+    inline_quote = False  # an attribution introduced a quote: the text below it may answer it inline
     while i < len(lines):
         line = lines[i]
-        if _QUOTED.match(line):
+        piped = piped and (not line.strip() or line.lstrip().startswith("|"))
+        if _QUOTED.match(line) or (piped and line.strip()):
             kept.append(None)
             i += 1
             continue
@@ -425,9 +481,14 @@ def _without_history(lines: list[str]) -> list[str | None]:
         if span and quote_follows:
             kept.append(None)
             i += span  # the header of an inline-answered quote: drop it, keep answering text below
+            following = _next_content(lines, i)
+            piped = following is not None and lines[following].lstrip().startswith("|")
+            inline_quote = True
             continue
-        if span:
-            break  # unquoted history from here on
+        if span:  # unquoted history from here on; text between it and a quote above is history too
+            if inline_quote:
+                kept = kept[: max(j for j, kept_line in enumerate(kept) if kept_line is None) + 1]
+            break
         kept.append(line.rstrip())
         i += 1
     return kept
@@ -435,15 +496,17 @@ def _without_history(lines: list[str]) -> list[str | None]:
 
 def _rewrapped(above: str, line: str, below: list[str]) -> bool:
     """Whether `line` is the end of the quoted line `above`, which a client wrapped without repeating `>`:
-    the quoted line is long and stops mid-sentence, this one goes on in lower case, or is short and followed
-    by the quote again."""
-    if not _QUOTED.match(above) or _QUOTED.match(line):
+    the quoted line is long, its first word would not have fitted on it, it stops mid-sentence, and this one
+    goes on in lower case, or is short and followed by the quote again."""
+    if not _QUOTED.match(above) or _QUOTED.match(line) or not line.strip():
         return False
     quoted = _unquoted(above).strip()
-    if len(above.rstrip()) < 50 or len(quoted) < 30 or quoted.endswith((".", "!", "?", ":", ";", "…")):
+    first_word = line.split()[0]
+    if len(above.rstrip()) < 50 or len(above.rstrip()) + 1 + len(first_word) <= 66:
         return False
-    start = line.strip()[:1]
-    continues = start.islower() or start in ",;)»\"'-–"
+    if len(quoted) < 30 or quoted.endswith((".", "!", "?", "…")):
+        return False
+    continues = first_word[:1].islower() or first_word[:1] in ",;)»\"'-–"
     short_in_quote = len(line.strip()) <= 30 and bool(below) and bool(_QUOTED.match(below[0]))
     return continues or short_in_quote
 
@@ -510,7 +573,8 @@ def _tidy(lines: list[str | None]) -> str:
             out.append("")
         gap = False
         out.append(line.rstrip())
-    while out and (not out[-1].strip() or _RULE_LINE.match(out[-1])):
+    # A separator in a language we do not know ("-----Původní zpráva-----") above a header block.
+    while out and (not out[-1].strip() or _RULE_LINE.match(out[-1]) or _SHORT_DASHED.match(out[-1])):
         out.pop()
     while out and not out[0].strip():
         out.pop(0)
