@@ -163,15 +163,19 @@ def header_block(lines: list[str], start: int, min_fields: int = 3) -> HeaderBlo
     if "from" not in fields or count < min_fields:
         return None
     known = {name: value for name, value in fields.items() if name in ("from", "date", "to", "cc", "subject")}
-    if len(known) < min(min_fields, 2):
+    if len(known) < min(min_fields, 2) or not _dated_or_addressed(" ".join(fields.values())):
         return None
     return HeaderBlock(start, end, fields)
 
 
+def _dated_or_addressed(text: str) -> bool:
+    return bool(_ADDRESS.search(text) or _DATE.search(text) or _TIME.search(text))
+
+
 def _any_header_block(lines: list[str], start: int) -> int:
     """The end of a header block at `start` in any language (0: none): four or more `Field: value` lines
-    (From, Date, To, Subject in every client) among whose values there are an address and a date with its
-    time; or a block with known field names."""
+    (From, Date, To, Subject in every client), the first holding an address and one a date with its time;
+    or a block with known field names."""
     block = header_block(lines, start)
     if block is not None:
         return block.end
@@ -179,7 +183,8 @@ def _any_header_block(lines: list[str], start: int) -> int:
         return 0
     fields, end, count = _fields(lines, start)
     dated = any(_DATE.search(value) and _TIME.search(value) for value in fields.values())
-    if count >= 4 and dated and _ADDRESS.search(" ".join(fields.values())):
+    sender = next(iter(fields.values()), "")
+    if count >= 4 and dated and _ADDRESS.search(sender):
         return end
     return 0
 
@@ -203,14 +208,12 @@ _DATE = re.compile(
 # Further evidence for an attribution above unquoted history (where a wrong guess would lose the rest).
 _WROTE = re.compile(
     r"\b(?:wrote|writes|a écrit|schrieb|geschrieben|ha scritto|scrisse|escribió|escreveu|schreef|geschreven"
-    r"|skrev|napisał|napisała|napsal|írta|yazdı|kirjoitti|пишет|написал|написала|написав|пише|жазды"
+    r"|skrev|skriver|napisał|napisała|pisze|napsal|schreibt|écrit|scrive|escribe|escreve|schrijft|írta|yazdı|kirjoitti|пишет|написал|написала|написав|пише|жазды"
     r"|жазған|жазады|a scris|napisao|napisala|έγραψε)|写道|寫道|のメッセージ|작성",
     re.IGNORECASE,
 )
 # The address in brackets closes the line: `… "Name" <addr>:`, `<addr<mailto:addr>>:`, `[mailto:addr]:`.
 _ENDS_WITH_ADDRESS = re.compile(r"@[^\s<>@]+\.[^\W_]{2,}\s*[>\]]\W{0,3}[:：]$")
-# A date and right after it its time ("20.11.2026 10:05", "Nov 20, 2026 at 10:05 AM", "2016/09/14 14:32").
-_DATE_THEN_TIME = re.compile(_DATE.pattern + r"\W{0,3}(?:\w{1,3}\W{1,3})?" + _TIME.pattern, re.IGNORECASE)
 _QUOTED = re.compile(r"^\s*(?:>|[A-Za-z]{1,10}>(?:\s|$))")  # "> x", and Supercite's "Name> x"
 _QUOTE_LIKE = re.compile(r"^\s*[>|]")
 _RULE_LINE = re.compile(r"^\s*[-_=*—–~]{3,}\s*$")
@@ -250,8 +253,7 @@ def _is_attribution(text: str, quote_follows: bool) -> bool:
         return False
     if address:
         return wrote or ((date or time) and bool(_ENDS_WITH_ADDRESS.search(text)))
-    tight = len(_TIME.findall(text)) == 1 and len(text.split()) <= 14 and _DATE_THEN_TIME.search(text)
-    return (wrote and (date or time)) or bool(tight)
+    return wrote and (date or time)
 
 
 def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
@@ -274,16 +276,36 @@ def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
         return 0
     while span < 3 and end - span >= 0:
         above = lines[end - span]
-        if not above.strip() or _QUOTED.match(above) or _SENTENCE_END.search(above.rstrip()):
+        if not _may_continue(above):
             break
-        has_address, has_date, _, _ = _evidence(joined)
-        above_address, above_date, above_time, _ = _evidence(above)
-        if not ((above_date and not has_date) or (above_address and not has_address)
-                or (above_time and not has_date and not _TIME.search(joined))):  # fmt: skip
-            break
+        if not _completes(above, joined):
+            # a name alone on its line, wrapped between the date and the address
+            higher = lines[end - span - 1] if span == 1 and end - span - 1 >= 0 else ""
+            if len(above.split()) > 4 or not _may_continue(higher) or not _completes(higher, joined):
+                break
+            span += 1
+            joined = f"{above.strip()} {joined}"
+            above = higher
         span += 1
         joined = f"{above.strip()} {joined}"
     return span
+
+
+def _may_continue(line: str) -> bool:
+    """Whether `line` may be the upper part of a wrapped attribution."""
+    stripped = line.rstrip()
+    return bool(line.strip()) and not _QUOTED.match(line) and not _SENTENCE_END.search(stripped)
+
+
+def _completes(above: str, joined: str) -> bool:
+    """Whether `above` holds what the attribution `joined` below it still lacks (a date, an address)."""
+    has_address, has_date, _, _ = _evidence(joined)
+    above_address, above_date, above_time, _ = _evidence(above)
+    return bool(
+        (above_date and not has_date)
+        or (above_address and not has_address)
+        or (above_time and not has_date and not _TIME.search(joined))
+    )
 
 
 def _next_content(lines: list[str], i: int) -> int | None:
@@ -414,8 +436,7 @@ def _header_block_ending_at(lines: list[str]) -> int | None:
         start -= 1
     for begin in range(start, len(lines)):
         fields, end, count = _fields(lines, begin)
-        values = " ".join(fields.values())
-        proof = _ADDRESS.search(values) or _DATE.search(values) or _TIME.search(values)
+        proof = _dated_or_addressed(" ".join(fields.values()))
         if end == len(lines) and (count >= 3 or (count == 2 and proof)):
             return begin
     return None
