@@ -190,16 +190,20 @@ class MailboxSource:
         """IDLE until `until`; True when the server announced new mail."""
         client = self._client()
         client.idle()
+        announced = False
         try:
             while not stop.is_set() and time.monotonic() < until:
                 responses = client.idle_check(timeout=min(1.0, max(until - time.monotonic(), 0.01)))
                 if any(r and r[0] == b"BYE" for r in responses if isinstance(r, tuple)):
                     raise MailboxGone("server said BYE")
                 if any(_announces_mail(r) for r in responses):
-                    return True
-            return False
+                    announced = True
+                    break
         finally:
-            client.idle_done()
+            _text, responses = client.idle_done()
+        # The server syncs the mailbox when IDLE ends: mail that slipped in just before IDLE began is often
+        # announced only now, in the reply to DONE, and the NOOP after the first round would not repeat it.
+        return announced or any(_announces_mail(r) for r in responses)
 
     def close(self) -> None:
         if self.client is not None:
