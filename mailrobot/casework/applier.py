@@ -141,7 +141,9 @@ class Applier:
         self, session: Session, effect: RegisterCase, row: Message, parsed: Parsed, now: datetime
     ) -> Case:
         robot = self.settings.robot
-        local_year = now.astimezone(self.tz).year
+        # The deadline counts from when the mail reached the mailbox (issue 11.6), not from processing.
+        arrived = row.received_at if row.received_at is not None and row.received_at <= now else now
+        local_year = arrived.astimezone(self.tz).year
         case = Case(
             number=next_case_number(session, robot.case_number_format, local_year),
             requester=effect.requester,
@@ -151,8 +153,8 @@ class Applier:
             language=effect.language,
             channel=effect.channel,
             state=CaseState.NEW,
-            received_at=now,
-            due_at=self.calendar.due_at(now, robot.answer_days),
+            received_at=arrived,
+            due_at=self.calendar.due_at(arrived, robot.answer_days),
             forwarded_by=effect.forwarded_by,
             parent_case_id=effect.parent_case_id,
         )

@@ -12,6 +12,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -139,15 +140,20 @@ class MailboxSource:
         except (IMAPClientError, OSError) as exc:
             raise MailboxGone(str(exc)) from exc
 
-    def fetch(self, uids: Iterable[int]) -> list[tuple[int, bytes]]:
-        """Raw bytes of these messages, without setting \\Seen."""
+    def fetch(self, uids: Iterable[int]) -> list[tuple[int, bytes, datetime | None]]:
+        """Raw bytes of these messages, without setting \\Seen, and when each reached the mailbox (its
+        INTERNALDATE, aware UTC; None when the server gave none)."""
         uids = list(uids)
         try:
-            data = self._client().fetch(uids, [b"BODY.PEEK[]"])
+            data = self._client().fetch(uids, [b"BODY.PEEK[]", b"INTERNALDATE"])
         except (IMAPClientError, OSError) as exc:
             raise MailboxGone(str(exc)) from exc
         # A message expunged meanwhile is simply absent; the rest come back in UID order.
-        return [(uid, data[uid][b"BODY[]"]) for uid in uids if uid in data and b"BODY[]" in data[uid]]
+        return [
+            (uid, data[uid][b"BODY[]"], arrival_time(data[uid].get(b"INTERNALDATE")))
+            for uid in uids
+            if uid in data and b"BODY[]" in data[uid]
+        ]
 
     def mark_done(self, uids: list[int]) -> None:
         """Move committed messages to the processed folder (or flag them where MOVE is missing)."""
@@ -245,6 +251,16 @@ def _open(s: ImapSettings, token: str | None) -> imapclient.IMAPClient:
         _quietly_logout(client)
         raise
     return client
+
+
+def arrival_time(value: object) -> datetime | None:
+    """An INTERNALDATE as imapclient returns it (naive local time, or aware) -> aware UTC; None if absent."""
+    if not isinstance(value, datetime):
+        return None
+    try:
+        return value.astimezone(UTC)  # a naive value is local time: astimezone reads it so
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _announces_mail(response: object) -> bool:

@@ -91,6 +91,8 @@ class EventKind(StrEnum):
     EXTENSION_NOTICE_SKIPPED = "extension_notice_skipped"
     OVERDUE = "overdue"
     REMINDER_QUEUED = "reminder_queued"
+    MESSAGE_ID_REUSED = "message_id_reused"  # the mail's Message-ID was seen before, with other content
+    ARRIVAL_UNKNOWN = "arrival_unknown"  # no INTERNALDATE: the deadline counts from processing time
 
 
 def mail_event(kind: str, outcome: str) -> str:

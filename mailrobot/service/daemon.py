@@ -88,7 +88,7 @@ class Robot:
                     break
                 chunk = uids[start : start + self.settings.imap.batch_size]
                 self.notifier.status(f"processing {len(chunk)} messages, {len(uids) - start} waiting")
-                fetched = [Fetched(uid, raw) for uid, raw in source.fetch(chunk)]
+                fetched = [Fetched(uid, raw, arrived) for uid, raw, arrived in source.fetch(chunk)]
                 batch_outcomes = self.intake.process(source.mailbox, source.uidvalidity, fetched)
                 self.outbox_wakeup.set()
                 source.mark_done([o.uid for o in batch_outcomes])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,31 +19,30 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.applier import Applied, Applier
 from mailrobot.config import Settings
+from mailrobot.mail.identity import content_fingerprint, dedup_key
 from mailrobot.mail.parse import Parsed, Unparseable, parse_message
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.classify import Facts, Verdict, classify
 from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCase, decide
 from mailrobot.regulation.routing import Routing
-from mailrobot.regulation.states import MessageStatus
+from mailrobot.regulation.states import EventKind, MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import Lookup
-from mailrobot.store.models import MailboxState, Message, utcnow
+from mailrobot.store.models import Event, MailboxState, Message, utcnow
 from mailrobot.store.queue import DAY, notices_sent_since
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(
-    rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{1,900}>)", re.IGNORECASE | re.MULTILINE
-)
+__all__ = ["Fetched", "Intake", "Outcome", "dedup_key"]  # dedup_key: mail.identity's, re-exported
 
 
 @dataclass(frozen=True)
 class Fetched:
     uid: int
     raw: bytes
+    arrived: datetime | None = None  # IMAP INTERNALDATE: when the mail reached the mailbox (aware UTC)
 
 
 @dataclass(frozen=True)
@@ -54,23 +52,6 @@ class Outcome:
     reason: str
     case_number: str | None = None
     message_id: str | None = None
-
-
-def dedup_key(raw: bytes) -> str:
-    """The message's identity: its Message-ID, or a hash of its bytes when it has none.
-
-    Read with a regex from the header section, never the full parser: the key must exist even for mail
-    that the parser cannot handle.
-    """
-    end = _HEADER_END.search(raw)
-    header = raw[: end.start() if end else 65536]
-    match = _MESSAGE_ID.search(header)
-    if match:
-        key = "mid:" + match.group(1).decode("ascii", "replace")
-        if len(key) <= 255:
-            return key
-        return "mid-sha256:" + hashlib.sha256(match.group(1)).hexdigest()
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 class Intake:
@@ -94,6 +75,9 @@ class Intake:
             routing=Routing.from_settings(settings),
         )
         self.lookup = Lookup(settings, calendar)
+        # Per batch, by id() of the row: why a Message-ID seen before is still a new message.
+        self._reused: dict[int, str] = {}
+        self._no_arrival: set[int] = set()
         self.own_addresses = frozenset({settings.smtp.from_address, settings.imap.username.lower()})
 
     def process(self, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]) -> list[Outcome]:
@@ -123,35 +107,66 @@ class Intake:
         self, session: Session, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]
     ) -> tuple[list[tuple[Message, bytes]], list[Outcome]]:
         keys = {f.uid: dedup_key(f.raw) for f in batch}
-        known = {
-            m.dedup_key: m
-            for m in session.scalars(select(Message).where(Message.dedup_key.in_(set(keys.values()))))
-        }
+        known: dict[str, list[Message]] = {}
+        query = select(Message).where(Message.dedup_key.in_(set(keys.values()))).order_by(Message.id)
+        for m in session.scalars(query):
+            known.setdefault(m.dedup_key or "", []).append(m)
         pending: list[tuple[Message, bytes]] = []
         outcomes: list[Outcome] = []
         now = self.clock()
+        self._reused.clear()
+        self._no_arrival.clear()
         for fetched in batch:
-            key = keys[fetched.uid]
-            first = known.get(key)
-            if first is None:
+            key, fingerprint = keys[fetched.uid], content_fingerprint(fetched.raw)
+            rows = known.setdefault(key, [])
+            place = (mailbox, uidvalidity, fetched.uid)
+            here = next((r for r in rows if (r.mailbox, r.uidvalidity, r.uid) == place), None)
+            same = next((r for r in rows if _fingerprint(r) == fingerprint), None)
+            if here is not None:  # the same mailbox message again: a crash came before the move
+                outcomes.extend(self._replay(here, fetched, pending))
+            elif same is None:
                 row = self._new_row(fetched, mailbox, uidvalidity, now, key, status=MessageStatus.RECEIVED)
-                row.attempts = 1
+                row.fingerprint, row.attempts = fingerprint, 1
                 session.add(row)
-                known[key] = row
+                if fetched.arrived is None:
+                    self._no_arrival.add(id(row))
+                if rows:
+                    # Web forms and broken clients reuse a Message-ID for other mail: a message of its own.
+                    session.flush()
+                    self._reused[id(row)] = f"Message-ID reused: other content than message #{rows[0].id}"
+                    log.info("message %s (uid %s) reuses a Message-ID with other content", key, fetched.uid)
+                rows.append(row)
                 pending.append((row, fetched.raw))
-            elif (first.mailbox, first.uidvalidity, first.uid) == (mailbox, uidvalidity, fetched.uid):
-                outcomes.extend(self._replay(first, fetched, pending))
             else:
                 session.flush()
                 row = self._new_row(fetched, mailbox, uidvalidity, now, None, status=MessageStatus.DUPLICATE)
-                row.reason = f"duplicate of message #{first.id} ({key})"
-                row.duplicate_of_id, row.case_id = first.id, first.case_id
+                row.reason = f"duplicate of message #{same.id} ({key}, same content)"
+                row.duplicate_of_id, row.case_id = same.id, same.case_id
                 session.add(row)
                 outcomes.append(Outcome(fetched.uid, MessageStatus.DUPLICATE, row.reason, None, key))
                 log.info(
-                    "message %s seen again (uid %s): recorded as duplicate of #%s", key, fetched.uid, first.id
+                    "message %s seen again (uid %s): recorded as duplicate of #%s", key, fetched.uid, same.id
                 )
         return pending, outcomes
+
+    def _notes(self, session: Session, row: Message, effects: list[Effect], now: datetime) -> None:
+        """What the timeline of a case this message registered must say about the message itself."""
+        reused = self._reused.get(id(row))
+        if reused:
+            row.reason = f"{row.reason}; {reused}"[:2000]
+        if row.case is None or not any(isinstance(e, RegisterCase) for e in effects):
+            return
+        if reused:
+            session.add(
+                Event(case=row.case, at=now, kind=EventKind.MESSAGE_ID_REUSED, detail=reused, message=row)
+            )
+        if id(row) in self._no_arrival:
+            detail = (
+                "the mail server gave no arrival time (INTERNALDATE): the deadline counts from processing"
+            )
+            session.add(
+                Event(case=row.case, at=now, kind=EventKind.ARRIVAL_UNKNOWN, detail=detail, message=row)
+            )
 
     @staticmethod
     def _replay(first: Message, fetched: Fetched, pending: list[tuple[Message, bytes]]) -> list[Outcome]:
@@ -180,7 +195,8 @@ class Intake:
             mailbox=mailbox,
             uidvalidity=uidvalidity,
             uid=fetched.uid,
-            received_at=now,
+            # When the mail reached the mailbox (the deadline counts from then), never later than now.
+            received_at=min(fetched.arrived, now) if fetched.arrived else now,
             size=len(fetched.raw),
             sha256=hashlib.sha256(fetched.raw).hexdigest(),
             raw=fetched.raw,
@@ -259,6 +275,8 @@ class Intake:
         )
         _verdict, effects = self.decision(session, parsed, now, notices_today)
         applied = self.applier.apply(session, row, parsed, effects, now)
+        self._notes(session, row, effects, now)
+        applied.reason = row.reason
         if any(isinstance(e, QueueNotice) for e in effects):
             # The notice goes to the requester: for a forward or a web form, not the sender.
             to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
@@ -290,3 +308,10 @@ class Intake:
             state.last_uid = 0
         state.uidvalidity, state.synced_at = uidvalidity, self.clock()
         state.last_uid = max(state.last_uid or 0, last_uid)
+
+
+def _fingerprint(row: Message) -> str | None:
+    """A stored message's content fingerprint, computed (and kept) for a row stored before it existed."""
+    if row.fingerprint is None and row.raw is not None:
+        row.fingerprint = content_fingerprint(row.raw)
+    return row.fingerprint

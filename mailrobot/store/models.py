@@ -67,7 +67,10 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Normalised Message-ID (or a hash of the raw bytes); NULL on the rows recorded as duplicates.
-    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(255))
+    # SHA-256 of what the author sent (mail.identity.content_fingerprint): one Message-ID reused for other
+    # content is another message.  NULL on rows stored before migration 0005 (computed when next needed).
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(998))
     mailbox: Mapped[str] = mapped_column(String(255))
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
@@ -90,6 +93,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_status_received", "status", "received_at"),
         Index("ix_messages_mailbox_uid", "mailbox", "uidvalidity", "uid"),
+        UniqueConstraint("dedup_key", "fingerprint", name="uq_messages_dedup_key_fingerprint"),
     )
 
 

@@ -26,7 +26,7 @@ def pipeline(tmp_path: Path) -> Intake:
 
 
 def test_consumer_mail_becomes_a_case_with_a_notice(pipeline: Intake) -> None:
-    [outcome] = pipeline.process(BOX, 7, [Fetched(1, consumer_mail())])
+    [outcome] = pipeline.process(BOX, 7, [Fetched(1, consumer_mail(), NOW)])  # arrived now (INTERNALDATE)
     assert outcome.status == "case" and outcome.case_number == "SKES-2026-000001"
     with pipeline.db.sessions() as s:
         case = s.scalar(select(Case))

@@ -1,0 +1,62 @@
+"""A raw message's identity: its Message-ID (the dedup key) and a fingerprint of its content.
+
+Both are read with regexes from the bytes, never the full parser: they must exist even for mail the parser
+cannot handle.  The same mail delivered twice has the same key and the same fingerprint; web forms and
+broken clients reuse one Message-ID for different mails, which the fingerprint tells apart (issue 11.4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(
+    rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]{1,900}>)", re.IGNORECASE | re.MULTILINE
+)
+# The headers that say what a mail is, as its author's client wrote them: what a relay may add (Received,
+# Delivered-To, X-Spam-*, DKIM signatures of a list) is left out, so a redelivery keeps its fingerprint.
+_CONTENT_HEADERS = (b"from", b"date", b"subject")
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.MULTILINE)
+_SPACE = re.compile(rb"\s+")
+_MAX_HEADER = 1 << 20
+
+
+def split_raw(raw: bytes) -> tuple[bytes, bytes]:
+    """(header section, body) of a raw message; the body is b"" when there is no blank line."""
+    end = _HEADER_END.search(raw)
+    if end is None:
+        return raw[:_MAX_HEADER], b""
+    return raw[: end.start()], raw[end.end() :]
+
+
+def dedup_key(raw: bytes) -> str:
+    """The message's identity: its Message-ID, or a hash of its bytes when it has none."""
+    end = _HEADER_END.search(raw)
+    match = _MESSAGE_ID.search(raw[: end.start() if end else 65536])
+    if match:
+        key = "mid:" + match.group(1).decode("ascii", "replace")
+        if len(key) <= 255:
+            return key
+        return "mid-sha256:" + hashlib.sha256(match.group(1)).hexdigest()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def content_fingerprint(raw: bytes) -> str:
+    """SHA-256 of what the author sent: the From, Date and Subject headers (unfolded, spaces collapsed)
+    and the body (line ends and trailing spaces normalised).  Equal for the same mail delivered again,
+    different for another mail under a reused Message-ID."""
+    header, body = split_raw(raw)
+    digest = hashlib.sha256()
+    found: dict[bytes, bytes] = {}
+    for match in _HEADER_LINE.finditer(_FOLD.sub(b" ", header)):
+        name = match.group(1).lower()
+        if name in _CONTENT_HEADERS and name not in found:
+            found[name] = _SPACE.sub(b" ", match.group(2)).strip()
+    for name in _CONTENT_HEADERS:
+        digest.update(name + b":" + found.get(name, b"") + b"\n")
+    digest.update(b"\n")
+    for line in body.replace(b"\r\n", b"\n").rstrip().split(b"\n"):
+        digest.update(line.rstrip() + b"\n")
+    return digest.hexdigest()
