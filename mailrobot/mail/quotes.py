@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # -- the reply-above marker -------------------------------------------------------------------------------
 
@@ -91,13 +92,13 @@ _FIELD = re.compile(
 
 # Lines that separate the reply from the history outright.
 SEPARATOR = re.compile(
-    r"^\W*-{2,}\s*(?:original message|исходное сообщение|бастапқы (?:хабар|хат)\w*|forwarded message"
+    r"^[^\w-]*-{2,}\s*(?:original message|исходное сообщение|бастапқы (?:хабар|хат)\w*|forwarded message"
     r"|пересылаемое сообщение|начало пересылаемого сообщения|қайта жіберілген (?:хат|хабар)\w*"
     r"|ursprüngliche nachricht|weitergeleitete nachricht|mensaje original|mensaje reenviado"
     r"|message d'origine|message transféré|messaggio originale|messaggio inoltrato|oorspronkelijk bericht"
     r"|doorgestuurd bericht|originalmeddelande|vidarebefordrat meddelande|opprinnelig melding"
     r"|oprindelig meddelelse|oryginalna wiadomość|mensagem original|orijinal ileti|alkuperäinen viesti"
-    r"|вихідне повідомлення|пересланий лист)\s*-{2,}\W*$"
+    r"|вихідне повідомлення|пересланий лист)\s*-{2,}[^\w-]*$"
     r"|^\s*(?:begin forwarded message|начало переадресованного сообщения)\s*:\s*$",
     re.IGNORECASE,
 )
@@ -121,6 +122,7 @@ def _has_value(line: str) -> bool:
     return found is not None and bool(found[1])
 
 
+@lru_cache(maxsize=4096)
 def _field(line: str) -> tuple[str, str] | None:
     match = _FIELD.match(line)
     if not match or len(match["name"]) > 25:
@@ -191,7 +193,9 @@ def _any_header_block(lines: list[str], start: int) -> int:
 
 # -- attributions ------------------------------------------------------------------------------------------
 
-_ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"]+@[^\s<>()\[\]@,;:\"]+\.[^\W_]{2,}|mailto:", re.IGNORECASE)
+_ADDRESS = re.compile(
+    r"(?<![^\s<>()\[\]@,;:\"])[^\s<>()\[\]@,;:\"]+@[^\s<>()\[\]@,;:\"]+\.[^\W_]{2,}|mailto:", re.IGNORECASE
+)
 # 10:05, 10:05:12, 18.30, 3:35 PM, 10h05 — never a piece of a date such as 20.11.2026.
 _TIME = re.compile(r"(?<![\d.:/-])(?:[01]?\d|2[0-3])(?:[:h]|\.(?=\d\d\b))\s?[0-5]\d(?::[0-5]\d)?(?![.:/]?\d)")
 # 20.11.2026, 2026-11-20, 11/20/26, 20 нояб. 2026, 20 de noviembre de 2026, Nov 20, 2026, 2026年11月20日;
@@ -201,7 +205,7 @@ _DATE = re.compile(
     r"|(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-\d{4}|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/\d{2,4}"
     r"|\d{4}([./-])(?:0?[1-9]|1[0-2])\2(?:0?[1-9]|[12]\d|3[01])(?!\d)"
     r"|\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,}\.?,?\s+(?:de\s+)?\d{4}"
-    r"|[^\W\d_]{3,}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\b[^\W\d_]{3,}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
     r"|\d{4}\s*年)(?!\d)",
     re.IGNORECASE,
 )
@@ -224,7 +228,7 @@ _SENTENCE_END = re.compile(r"(?:[^\W\d_]{6,}|\d:\d\d)[.!?…]$|[!?…]$|\.\.\.$"
 
 def _evidence(text: str) -> tuple[bool, bool, bool, bool]:
     return (
-        bool(_ADDRESS.search(text)),
+        ("@" in text or "mailto:" in text.lower()) and bool(_ADDRESS.search(text)),
         bool(_DATE.search(text)),
         bool(_TIME.search(text)),
         bool(_WROTE.search(text)),
@@ -238,11 +242,12 @@ def _is_attribution(text: str, quote_follows: bool) -> bool:
     text = text.strip().strip("*_").strip()
     if not text or len(text) > 300 or _QUOTE_LIKE.match(text):
         return False
+    colon, dashed = text.endswith((":", "：")), _DASHED.match(text)
+    if not (colon or dashed or quote_follows):
+        return False
     address, date, time, wrote = _evidence(text)
-    dashed = _DASHED.match(text)
     if dashed:
         return (address or wrote) and (date or time)
-    colon = text.endswith((":", "："))
     if len(_TIME.findall(text)) > 2:
         return False
     if quote_follows:
@@ -267,7 +272,7 @@ def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
         chunk = lines[first : end + 1]
         if any(not part.strip() or _QUOTED.match(part) or _has_value(part) for part in chunk):
             return 0
-        if span > 1 and _SENTENCE_END.search(chunk[0].rstrip()):
+        if span > 1 and _SENTENCE_END.search(chunk[0].rstrip()[-40:]):
             return 0
         joined = " ".join(part.strip() for part in chunk)
         if _is_attribution(joined, quote_follows):
@@ -294,7 +299,7 @@ def _attribution_span(lines: list[str], end: int, quote_follows: bool) -> int:
 def _may_continue(line: str) -> bool:
     """Whether `line` may be the upper part of a wrapped attribution."""
     stripped = line.rstrip()
-    return bool(line.strip()) and not _QUOTED.match(line) and not _SENTENCE_END.search(stripped)
+    return bool(line.strip()) and not _QUOTED.match(line) and not _SENTENCE_END.search(stripped[-40:])
 
 
 def _completes(above: str, joined: str) -> bool:
@@ -333,7 +338,8 @@ def _history_header(lines: list[str], i: int) -> tuple[int, bool]:
             break
         following = _next_content(lines, last + 1)
         quote_follows = following is not None and bool(_QUOTE_LIKE.match(lines[following]))
-        if _attribution_span(lines, last, quote_follows) == span:
+        ending = lines[last].rstrip().rstrip("*_ ").endswith((":", "：", "-"))
+        if (ending or quote_follows) and _attribution_span(lines, last, quote_follows) == span:
             return span, quote_follows
     return 0, False
 
@@ -553,8 +559,8 @@ _LIST_FOOTER_HINT = re.compile(r"https?://|@|unsubscribe|mailing list|рассы
 
 def _without_signature(lines: list[str | None]) -> list[str | None]:
     content = [i for i, line in enumerate(lines) if line and line.strip()]
-    for i in content:
-        if _SIGNATURE_DELIMITER.match(lines[i] or "") and sum(1 for j in content if j > i) <= 15:
+    for n, i in enumerate(content):
+        if len(content) - n - 1 <= 15 and _SIGNATURE_DELIMITER.match(lines[i] or ""):
             lines = lines[:i]
             break
     while True:
@@ -564,10 +570,9 @@ def _without_signature(lines: list[str | None]) -> list[str | None]:
         lines = lines[: content[-1]]
     # A mailing-list footer: a rule of underscores and a few lines with a link or an address.
     content = [i for i, line in enumerate(lines) if line and line.strip()]
-    for i in content:
-        tail = [lines[j] or "" for j in content if j > i]
-        rule = re.match(r"^\s*_{20,}\s*$", lines[i] or "")
-        if rule and 0 < len(tail) <= 4 and any(_LIST_FOOTER_HINT.search(t) for t in tail):
+    for n, i in enumerate(content[-5:-1], start=max(len(content) - 5, 0)):
+        tail = [lines[j] or "" for j in content[n + 1 :]]
+        if re.match(r"^\s*_{20,}\s*$", lines[i] or "") and any(_LIST_FOOTER_HINT.search(t) for t in tail):
             lines = lines[:i]
             break
     return lines
