@@ -7,22 +7,19 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
-from mailrobot.config import ConfigError, Settings, load_settings
+from mailrobot.config import Settings
 from mailrobot.jobs.scheduler import JobScheduler
-from mailrobot.jobs.tasks import Jobs
 from mailrobot.logs import setup_logging
-from mailrobot.mail.render import Renderer
 from mailrobot.outside import leader
 from mailrobot.outside.imap import MailboxGone, MailboxSource
 from mailrobot.outside.metrics import Metrics
 from mailrobot.outside.sender import OutboxSender
 from mailrobot.outside.systemd import Notifier
-from mailrobot.regulation.workdays import WorkCalendar, check_timezone
-from mailrobot.service.intake import Fetched, Intake, Outcome
-from mailrobot.store.db import Database
+from mailrobot.regulation.workdays import check_timezone
+from mailrobot.service.context import Services
+from mailrobot.service.intake import Fetched, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -43,34 +40,28 @@ class RunSummary:
 
 
 class Robot:
-    """One mailbox, one database, one outbox."""
+    """One mailbox, one database, one outbox, run on the services of one config (read again on SIGHUP)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        upgrade: bool = True,
-        config_path: str | Path | None = None,
-        notifier: Notifier | None = None,
-    ) -> None:
-        check_timezone(settings.robot.timezone)
-        self.settings = settings
-        self.db = Database(settings.database.url, settings.database.echo)
-        if upgrade:
-            self.db.upgrade()
-        self.calendar = WorkCalendar.from_settings(settings)
-        self.renderer = Renderer.from_settings(settings)
-        self.intake = Intake(self.db, settings, self.calendar, self.renderer)
-        self.sender = OutboxSender(self.db, settings.smtp)
+    def __init__(self, services: Services, notifier: Notifier | None = None) -> None:
+        check_timezone(services.settings.robot.timezone)
+        self.services = services
+        self.db = services.db  # opened (and migrated) before READY=1; a reload keeps it
+        self.intake = services.intake()
+        self.sender = OutboxSender(self.db, services.settings.smtp)
         # Ends the intake loop's wait (IDLE, poll or backoff) early: set by a reload and by every stop.
         self.wakeup = threading.Event()
         self.stop = _StopEvent(self.wakeup)
         self.outbox_wakeup = threading.Event()
-        self.config_path = config_path  # read again on SIGHUP
         self.notifier = notifier or Notifier()
         self.metrics = Metrics(self.db)
         self.reload_requested = threading.Event()
         self._ready = False
         self._stop_at: float | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The config in force (the latest one a SIGHUP could load)."""
+        return self.services.settings
 
     # -- one pass -------------------------------------------------------------------------------------------
     def sync(self, source: MailboxSource) -> list[Outcome]:
@@ -248,20 +239,21 @@ class Robot:
         settings changed and the mailbox must be reconnected.  A config that does not load, or whose
         templates do not render, is refused with the reason in the log, and the running one stays."""
         self.reload_requested.clear()
-        if self.config_path is None:
+        path = self.services.config_path
+        if path is None:
             log.warning("SIGHUP ignored: the robot was not started from a config file")
             return False
         self.notifier.reloading()
         try:
-            settings, calendar, renderer = _prepare(self.config_path, self.settings)
+            services = self.services.reloaded()
         except Exception as exc:  # whatever is wrong with the new config, the old one keeps working
             reason = str(exc).strip() or type(exc).__name__
-            log.error("reload of %s refused, the running config stays: %s", self.config_path, reason)
+            log.error("reload of %s refused, the running config stays: %s", path, reason)
             self.notifier.ready(f"reload refused: {reason.splitlines()[0][:200]}")
             return False
-        old = self.settings
-        self.settings, self.calendar, self.renderer = settings, calendar, renderer
-        self.intake = Intake(self.db, settings, calendar, renderer)
+        old, settings = self.settings, services.settings
+        self.services = services
+        self.intake = services.intake()
         if settings.smtp != old.smtp:
             self.sender = OutboxSender(self.db, settings.smtp)  # the send loop closes the old one
             self.outbox_wakeup.set()
@@ -269,7 +261,7 @@ class Robot:
             setup_logging(settings.logging.level, settings.logging.json_format)
         if settings.metrics != old.metrics:
             log.warning("[metrics] changed: that takes effect at the next restart")
-        log.info("config reloaded from %s", self.config_path)
+        log.info("config reloaded from %s", path)
         self.notifier.ready("config reloaded")
         return settings.imap != old.imap
 
@@ -279,8 +271,7 @@ class Robot:
         if not self.settings.jobs.enabled:
             log.info("scheduled jobs are off ([jobs] enabled = false)")
             return None
-        jobs = Jobs(self.db, self.settings, self.calendar, self.renderer)
-        scheduler = JobScheduler(jobs, on_mail=self.outbox_wakeup.set)
+        scheduler = JobScheduler(self.services.jobs(), on_mail=self.outbox_wakeup.set)
         scheduler.start()
         return scheduler
 
@@ -332,16 +323,3 @@ class _StopEvent(threading.Event):
         super().set()
         self._wakeup.set()
 
-
-def _prepare(path: str | Path, current: Settings) -> tuple[Settings, WorkCalendar, Renderer]:
-    """The new config with its calendar and renderer, checked as far as it can be without using it."""
-    settings = load_settings(path)
-    if settings.database != current.database:
-        raise ConfigError("[database] changed: another database needs a restart (systemctl restart)")
-    check_timezone(settings.robot.timezone)
-    calendar = WorkCalendar.from_settings(settings)
-    renderer = Renderer.from_settings(settings)
-    problems = renderer.check_templates()
-    if problems:
-        raise ConfigError("templates do not render: " + "; ".join(problems))
-    return settings, calendar, renderer

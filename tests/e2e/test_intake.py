@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.config import load_settings
 from mailrobot.outside.imap import MailboxSource
+from mailrobot.service.context import Services
 from mailrobot.service.daemon import Robot
 from tests.support.config import WriteConfig
 from tests.support.daemon import run_mailrobot, running_daemon
@@ -131,7 +131,7 @@ def test_restart_after_commit_before_move_gives_one_case(
 ) -> None:
     config = write_config(tmp_path, mailbox, smtp_sink)
     dovecot.append(mailbox.username, consumer_mail())
-    robot = Robot(load_settings(config))
+    robot = Robot(Services.load(config))
     source = MailboxSource(robot.settings.imap)
     source.connect()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.config import load_settings
+from mailrobot.service.context import Services
 from mailrobot.service.daemon import Robot
 from tests.support.config import settings_dict, write_toml
 from tests.support.factories import consumer_mail
@@ -67,7 +67,7 @@ def test_sighup_applies_a_good_config_and_refuses_a_broken_one(site: Site, tmp_p
 def robot(tmp_path: Path) -> Robot:
     """A robot in this process (no server is contacted: reload only reads and checks the config)."""
     config = write_toml(tmp_path / "config.toml", settings_dict(tmp_path))
-    return Robot(load_settings(config), config_path=config)
+    return Robot(Services.load(config))
 
 
 def test_reload_refuses_templates_that_do_not_render(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mailrobot.config import load_settings
+from mailrobot.service.context import Services
 from mailrobot.service.daemon import Robot
 from tests.support.config import WriteConfig
 from tests.support.daemon import run_mailrobot
@@ -46,7 +46,7 @@ class Center:
 
     def run(self, expect: int) -> list[ReceivedMail]:
         """One pass of the robot; the `expect` mails it sent, in the order the sink got them."""
-        robot = Robot(load_settings(self.config))
+        robot = Robot(Services.load(self.config))
         try:
             summary = robot.run_once()
         finally:
