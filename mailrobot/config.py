@@ -192,6 +192,10 @@ class RobotSettings(_Section):
     company_names: dict[str, str] = Field(default_factory=dict)
     secret: str | None = None
     secret_file: str | None = None
+    # Keys that verify (never sign) the tokens of mail sent before robot.secret was rotated, so replies in
+    # flight keep working; drop one once its mail no longer comes back.  A file holds one key per line.
+    previous_secrets: list[str] = Field(default_factory=list)
+    previous_secrets_file: str | None = None
     templates_dir: str | None = None
 
     @model_validator(mode="after")
@@ -204,7 +208,18 @@ class RobotSettings(_Section):
                 "(e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
             )
         object.__setattr__(self, "secret", secret)
+        previous = list(self.previous_secrets)
+        from_file = _read_secret(None, self.previous_secrets_file, "", "robot.previous_secrets")
+        previous += [line.strip() for line in (from_file or "").splitlines() if line.strip()]
+        if any(len(key) < 16 for key in previous):
+            raise ValueError("robot.previous_secrets: every key must be at least 16 characters")
+        object.__setattr__(self, "previous_secrets", [k for k in dict.fromkeys(previous) if k != secret])
         return self
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The signing key first, then the previous ones: every one verifies a token, only the first signs."""
+        return (self.secret or "", *self.previous_secrets)
 
     @field_validator("case_number_format")
     @classmethod

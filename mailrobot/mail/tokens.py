@@ -2,6 +2,12 @@
 
 A reply speaks for a case only when the token it carries verifies with our secret; the From: header alone
 proves nothing.
+
+Mail systems change the letter case of addresses (Dovecot, Exchange and many clients lower-case them), so a
+token signs the *canonical*, upper-cased case number and its signature is base32 (one letter case): a token
+verifies whatever case it comes back in.  Tokens signed before that (the number as formatted) verify too.
+`secret` may be several keys: the first signs, every one verifies, so rotating robot.secret keeps the tokens
+of mail in flight working while the old key stays in robot.previous_secrets.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import hmac
 import re
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The signing key first, then keys that only verify (robot.previous_secrets).
+Secrets = str | Sequence[str]
 
 _TOKEN_LENGTH = 12
 _CASE = r"[A-Za-z0-9][A-Za-z0-9/-]*[A-Za-z0-9]"
 _MESSAGE_ID = re.compile(
-    rf"^<?mr\.(?P<case>{_CASE})\.(?P<kind>[a-z]+)\.(?P<nonce>[a-z0-9]+)\.(?P<sig>[a-z2-7]+)@"
+    rf"^<?mr\.(?P<case>{_CASE})\.(?P<kind>[a-z_]+)\.(?P<nonce>[a-z0-9]+)\.(?P<sig>[a-z2-7]+)@", re.IGNORECASE
 )
 _REPLY_LOCAL = re.compile(rf"^(?P<base>[^+@]+)\+(?P<case>{_CASE})\.(?P<sig>[a-z2-7]+)@", re.IGNORECASE)
 
@@ -40,6 +50,20 @@ def verify(secret: str, payload: str, signature: str) -> bool:
     return hmac.compare_digest(expected.encode(), candidate.encode("ascii", "replace"))
 
 
+def _keys(secret: Secrets) -> tuple[str, ...]:
+    return (secret,) if isinstance(secret, str) else tuple(secret)
+
+
+def canonical_number(case_number: str) -> str:
+    """The case number as tokens sign it: upper-cased, since addresses come back in any letter case."""
+    return case_number.upper()
+
+
+def _verifies(secret: Secrets, payloads: Sequence[str], signature: str) -> bool:
+    """Whether `signature` is the full signature of one of `payloads` under any of the keys."""
+    return any(verify(key, payload, signature) for key in _keys(secret) if key for payload in payloads)
+
+
 def new_nonce() -> str:
     return secrets.token_hex(6)
 
@@ -53,36 +77,45 @@ class MessageRef:
     nonce: str
 
 
-def make_message_id(secret: str, domain: str, case_number: str, kind: str, nonce: str | None = None) -> str:
+def make_message_id(
+    secret: Secrets, domain: str, case_number: str, kind: str, nonce: str | None = None
+) -> str:
     """A Message-ID that names the case and the kind of mail, signed so a reply to it can be trusted."""
     nonce = nonce or new_nonce()
     body = f"{case_number}.{kind}.{nonce}"
-    return f"<mr.{body}.{sign(secret, body)}@{domain}>"
+    signed = f"{canonical_number(case_number)}.{kind}.{nonce}"
+    return f"<mr.{body}.{sign(_keys(secret)[0], signed)}@{domain}>"
 
 
-def read_message_id(secret: str, message_id: str) -> MessageRef | None:
+def read_message_id(secret: Secrets, message_id: str) -> MessageRef | None:
     """The case a Message-ID of ours refers to, or None when it is not ours or its signature fails."""
     match = _MESSAGE_ID.match(message_id.strip())
     if not match:
         return None
-    body = f"{match['case']}.{match['kind']}.{match['nonce']}"
-    if not verify(secret, body, match["sig"]):
+    case, kind, nonce = match["case"], match["kind"].lower(), match["nonce"].lower()
+    # Canonical first; then the number as written (Message-IDs signed before the canonical form).
+    payloads = [f"{number}.{kind}.{nonce}" for number in dict.fromkeys((canonical_number(case), case))]
+    if not _verifies(secret, payloads, match["sig"]):
         return None
-    return MessageRef(match["case"], match["kind"], match["nonce"])
+    return MessageRef(case, kind, nonce)
 
 
-def reply_address(secret: str, address: str, case_number: str) -> str:
+def reply_address(secret: Secrets, address: str, case_number: str) -> str:
     """`feedback+<case>.<token>@domain`: a sub-address that routes replies to the case."""
     local, domain = address.split("@", 1)
-    return f"{local}+{case_number}.{sign(secret, 'reply:' + case_number)}@{domain}"
+    signature = sign(_keys(secret)[0], "reply:" + canonical_number(case_number))
+    return f"{local}+{case_number}.{signature}@{domain}"
 
 
-def read_reply_address(secret: str, address: str) -> str | None:
-    """The case number a signed sub-address names, or None when it is absent or forged."""
+def read_reply_address(secret: Secrets, address: str) -> str | None:
+    """The case number a signed sub-address names (in the letter case it came in: look it up ignoring
+    case), or None when it is absent or forged."""
     match = _REPLY_LOCAL.match(address.strip())
-    if not match or not verify(secret, "reply:" + match["case"], match["sig"]):
+    if not match:
         return None
-    return match["case"]
+    case = match["case"]
+    payloads = ["reply:" + number for number in dict.fromkeys((canonical_number(case), case))]
+    return case if _verifies(secret, payloads, match["sig"]) else None
 
 
 def subject_tag(case_number: str) -> str:
@@ -103,4 +136,5 @@ def case_number_pattern(number_format: str) -> re.Pattern[str]:
             parts.append(r"\d{4}")
         elif field is not None:
             parts.append(r"\d+")
-    return re.compile(r"\[(" + "".join(parts) + r")\]")
+    # Typed by a person, the number's letters may come in any case: lookups ignore it.
+    return re.compile(r"\[(" + "".join(parts) + r")\]", re.IGNORECASE)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.tokens import find_case_numbers, read_message_id, read_reply_address
+from mailrobot.mail.tokens import Secrets, find_case_numbers, read_message_id, read_reply_address
 
 # More of our reply addresses than any real reply carries (a reply-all to a forward and an ask holds two or
 # three): a mail listing more is guessing tokens, and is refused whatever it holds.
@@ -39,10 +39,11 @@ class References:
 
 
 def find_reference(
-    parsed: Parsed, secret: str, own_address: str, case_pattern: re.Pattern[str]
+    parsed: Parsed, secret: Secrets, own_address: str, case_pattern: re.Pattern[str]
 ) -> References:
     """The case the mail names: signed reply address first, then signed Message-IDs (the newest reference
-    first), then the subject tag."""
+    first), then the subject tag.  `secret`: the signing key, then the previous ones (robot.previous_secrets).
+    The number comes in the letter case the mail carried: the case is looked up ignoring it."""
     own_local, _, own_domain = own_address.lower().partition("@")
     ours = _our_sub_addresses(parsed, own_local, own_domain)
     if len(ours) > MAX_REPLY_ADDRESSES:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import Settings
 from mailrobot.mail.forwarded import find_forwarded, webform_consumer
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.tokens import case_number_pattern
+from mailrobot.mail.tokens import canonical_number, case_number_pattern
 from mailrobot.regulation.caseview import CaseView, ParticipantView, PendingExtension
 from mailrobot.regulation.classify import Facts
 from mailrobot.regulation.deadlines import extension_refusal
@@ -47,9 +47,7 @@ class Lookup:
         for a recipient not seen yet) for whoever this mail's notice would go to.
         """
         settings = self.settings
-        refs = find_reference(
-            parsed, settings.robot.secret or "", settings.smtp.from_address, self.case_pattern
-        )
+        refs = find_reference(parsed, settings.robot.keys, settings.smtp.from_address, self.case_pattern)
         case = load_case(session, refs.found.number, self.calendar, settings) if refs.found else None
         sender = parsed.from_addr
         forwarded = None
@@ -78,9 +76,19 @@ class Lookup:
         )
 
 
+def find_case(session: Session, number: str) -> Case | None:
+    """Case `number`, whatever the letter case it is written in (a reply address comes back lower-cased)."""
+    case = session.scalar(select(Case).where(Case.number.in_({number, canonical_number(number)})).limit(1))
+    if case is None:
+        # Numbers are unique ignoring case (one format makes them); the index on upper(number) serves this.
+        upper = func.upper(Case.number)
+        case = session.scalar(select(Case).where(upper == canonical_number(number)).limit(1))
+    return case
+
+
 def load_case(session: Session, number: str, calendar: WorkCalendar, settings: Settings) -> CaseView | None:
     """A snapshot of case `number` for classification and decisions, None when there is no such case."""
-    case = session.scalar(select(Case).where(Case.number == number))
+    case = find_case(session, number)
     if case is None:
         return None
     participants = tuple(

@@ -55,3 +55,20 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("[imap\nhost = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(bad)
+
+
+def test_previous_secrets_come_from_the_list_and_a_file(tmp_path: Path) -> None:
+    keys = tmp_path / "previous-secrets"
+    keys.write_text("an-old-key-0123456789\n\nan-older-key-0123456789\n")
+    data = settings_dict(tmp_path)
+    data["robot"] |= {"previous_secrets": ["a-listed-key-0123456789"], "previous_secrets_file": str(keys)}
+    robot = parse_settings(data).robot
+    assert robot.keys == (
+        robot.secret,
+        "a-listed-key-0123456789",
+        "an-old-key-0123456789",
+        "an-older-key-0123456789",
+    )
+    data["robot"]["previous_secrets"] = ["short"]
+    with pytest.raises(ConfigError, match=r"robot\.previous_secrets"):
+        parse_settings(data)
