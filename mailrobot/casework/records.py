@@ -82,17 +82,21 @@ def case_attachments(session: Session, case: Case) -> list[Attachment]:
 
 
 def outgoing_files(attachments: Sequence[Attachment]) -> list[mail.Attachment]:
-    """Attachments to pass on: kept ones (under the size limit), without Outlook's signature images, with
-    ASCII names (compose accepts no other: the consumer's own name may carry anything)."""
+    """Attachments to pass on: kept ones (under the size limit), without Outlook's signature images, under
+    the names their senders gave them (compose writes any name so that every client shows it)."""
     files = []
     for number, part in enumerate(attachments, 1):
         if part.data is None or _INLINE_IMAGE.match(part.filename):
             continue
-        stem, dot, extension = part.filename.rpartition(".")
-        if not dot:
-            stem, extension = part.filename, ""
-        ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
-        ascii_ext = re.sub(r"[^A-Za-z0-9]", "", extension)[:10]
-        name = (ascii_stem or f"attachment-{number}") + (f".{ascii_ext}" if ascii_ext else "")
-        files.append(mail.Attachment(name, part.content_type, part.data))
+        files.append(mail.Attachment(part.filename or f"attachment-{number}", part.content_type, part.data))
     return files
+
+
+def files_not_kept(attachments: Sequence[Attachment], limit: int) -> list[dict[str, object]]:
+    """The attachments not kept (over robot.max_attachment_bytes), named for the staff mail that says so:
+    the operator can ask the consumer for them another way."""
+    return [
+        {"name": part.filename, "size": part.size, "limit": limit}
+        for part in attachments
+        if part.data is None
+    ]

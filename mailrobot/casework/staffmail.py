@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.casework.mailer import Mailer
-from mailrobot.casework.records import add_participant, case_attachments, outgoing_files
+from mailrobot.casework.records import add_participant, case_attachments, files_not_kept, outgoing_files
 from mailrobot.mail.compose import Envelope
 from mailrobot.mail.parse import Attachment, Parsed
 from mailrobot.regulation.effects import (
@@ -65,6 +65,7 @@ class CaseWork:
             "body": case.body,
             "due_at": case.due_at,
             "commands_help": self.commands_help(),
+            "forwarded_by": case.forwarded_by or "",  # an employee's forward: who sent it in (4.3.10)
             **extra,
         }
 
@@ -83,6 +84,8 @@ class CaseWork:
     ) -> None:
         rendered = self.mailer.renderer.render(template, self.language, context)
         files = outgoing_files(attachments)
+        limit = self.mailer.settings.robot.max_attachment_bytes
+        context = {"files_not_kept": files_not_kept(attachments, limit), **context}
         for address in dict.fromkeys(to):
             envelope = self.staff_envelope(case, address, token_kind or outbox_kind, parent)
             self.mailer.queue(session, case, outbox_kind, envelope, rendered, now, files)

@@ -44,9 +44,10 @@ class Envelope:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file sent with a mail (the monthly report's CSV and FAQ draft)."""
+    """A file sent with a mail: a consumer's or an operator's, passed on under its own name, or the robot's
+    (the monthly report's CSV and FAQ draft)."""
 
-    filename: str  # ASCII, chosen by the robot: never a name a consumer wrote
+    filename: str  # any characters: written as RFC 2231 and an RFC 2047 name= (_file_part)
     content_type: str  # e.g. "text/csv"
     data: bytes
 
@@ -80,16 +81,65 @@ def _text_part(subtype: str, text: str) -> str:
     return head + _CRLF + encoded
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()-]{0,69}$")  # safe as a quoted string as it is
+_NAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\\u2028\u2029]")
+_ATTR_CHAR = re.compile(rb"[A-Za-z0-9!#$&+.^_`|~-]")  # RFC 2231 attribute-char, minus the ones we quote
+
+
+def _rfc2231(value: str, per_line: int = 60) -> list[str]:
+    """`value` as RFC 2231 extended-value pieces (percent-encoded UTF-8), none longer than `per_line`."""
+    pieces, current = [], ""
+    for char in value:
+        encoded = "".join(
+            chr(b) if _ATTR_CHAR.match(bytes([b])) else f"%{b:02X}" for b in char.encode("utf-8")
+        )
+        if len(current) + len(encoded) > per_line:
+            pieces.append(current)
+            current = ""
+        current += encoded
+    return [*pieces, current]
+
+
+def _encoded_words(value: str, per_word: int = 45) -> str:
+    """`value` as RFC 2047 base64 words of at most `per_word` UTF-8 bytes each, one per folded line."""
+    words, chunk = [], b""
+    for char in value:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > per_word:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    return f"{_CRLF} ".join(f"=?utf-8?B?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def file_name_params(filename: str) -> tuple[str, str]:
+    """The Content-Type `name` and the Content-Disposition `filename` parameters of an attachment: a plain
+    ASCII name as it is; any other as RFC 2231 `filename*` (Thunderbird, Gmail, mail.ru read it) and an
+    RFC 2047 `name=` (Outlook reads that), as Outlook-compatible senders write them."""
+    name = _NAME_UNSAFE.sub("_", filename).strip() or "attachment"
+    if _PLAIN_NAME.match(name):
+        return f'name="{name}"', f'filename="{name}"'
+    pieces = _rfc2231(name)
+    if len(pieces) == 1:
+        disposition = f"filename*=utf-8''{pieces[0]}"
+    else:
+        first = f"filename*0*=utf-8''{pieces[0]}"
+        rest = (f"filename*{i}*={p}" for i, p in enumerate(pieces[1:], 1))
+        disposition = f";{_CRLF} ".join((first, *rest))
+    return f'name="{_encoded_words(name)}"', disposition
+
+
 def _file_part(attachment: Attachment) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", attachment.filename)[:100] or "attachment"
     content_type = (
         attachment.content_type
         if re.match(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$", attachment.content_type)
         else "application/octet-stream"
     )
+    name, filename = file_name_params(attachment.filename)
     return (
-        f'Content-Type: {content_type}; name="{name}"{_CRLF}Content-Transfer-Encoding: base64{_CRLF}'
-        f'Content-Disposition: attachment; filename="{name}"{_CRLF}{_CRLF}' + _base64(attachment.data)
+        f"Content-Type: {content_type};{_CRLF} {name}{_CRLF}Content-Transfer-Encoding: base64{_CRLF}"
+        f"Content-Disposition: attachment;{_CRLF} {filename}{_CRLF}{_CRLF}" + _base64(attachment.data)
     )
 
 

@@ -309,7 +309,12 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "requester_name": "",  # optional
         "extended_days": 14,  # optional, 14 by default
     },
-    "forward": dict(_STAFF_CASE),  # a case as staff get it: the fields every staff mail has
+    "forward": {
+        **_STAFF_CASE,
+        "forwarded_by": "buhgalter@skes.example.kz",  # optional: the employee who forwarded the mail in
+        # optional: attachments over robot.max_attachment_bytes, not kept
+        "files_not_kept": [{"name": "Видео счётчика.mp4", "size": 52_428_800, "limit": 10_485_760}],
+    },
     "reminder": {
         "cases": _sample_cases(),
         "operator_name": "",  # optional
@@ -421,6 +426,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
 # Keys a caller may leave out (the templates use `default`); the rest of each sample is required.
 OPTIONAL_KEYS: dict[str, frozenset[str]] = {
     "answer": frozenset({"requester_name", "subject"}),
+    "forward": frozenset({"forwarded_by", "files_not_kept"}),
     "extension": frozenset({"requester_name", "extended_days"}),
     "reminder": frozenset({"operator_name"}),
 }

@@ -3,17 +3,22 @@ names both ways, spam, employees' forwards, bounces."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 from datetime import datetime, timedelta, timezone
+from email.header import Header
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.support.config import WriteConfig
 from tests.support.daemon import run_mailrobot
 from tests.support.dovecot import Dovecot, Mailbox
-from tests.support.factories import consumer_mail
-from tests.support.smtp import SmtpSink
+from tests.support.factories import consumer_mail, read, reply
+from tests.support.routing_world import OP1, contact_center
+from tests.support.smtp import ReceivedMail, SmtpSink
 
 ALMATY = timezone(timedelta(hours=5))
 FEEDBACK = "feedback@skes.example.kz"
@@ -57,3 +62,97 @@ def test_reused_message_id_gets_its_own_case_and_a_redelivery_does_not(
     rows = as_json(config, "messages", "list")
     assert sorted(r["status"] for r in rows) == ["case", "case", "duplicate"]
     assert any("Message-ID reused" in r["reason"] for r in rows if r["status"] == "case")
+
+
+# -- 1. attachment names both ways -------------------------------------------------------------------------
+
+PDF = b"%PDF-1.4 " + bytes(range(256)) * 20
+BIG = b"\x89PNG" + b"\x00" * 60_000  # over the limit set below
+
+
+def _part(headers: str, data: bytes) -> str:
+    encoded = base64.encodebytes(data).decode("ascii")
+    return f"--b\r\n{headers}Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+
+
+def consumer_with_files() -> bytes:
+    """A consumer's mail whose files were named by three clients: RFC 2231 (Thunderbird, Gmail), RFC 2047
+    words in a quoted name (Outlook), raw UTF-8 (mail.ru, phones); and one file over the size limit."""
+    word = Header("фото счётчика.jpg", "utf-8").encode()
+    parts = [
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Здравствуйте! Счёт за май неверный, фото счётчика и заявление во вложении.\r\n",
+        _part(
+            "Content-Type: application/pdf\r\n"
+            f"Content-Disposition: attachment; filename*=utf-8''{quote('Счёт за май.pdf')}\r\n",
+            PDF,
+        ),
+        _part(
+            f'Content-Type: image/jpeg; name="{word}"\r\n'
+            f'Content-Disposition: attachment; filename="{word}"\r\n',
+            PDF,
+        ),
+        _part(
+            'Content-Type: application/msword; name="Өтініш_2026.docx"\r\n'
+            'Content-Disposition: attachment; filename="Өтініш_2026.docx"\r\n',
+            PDF,
+        ),
+        _part(
+            "Content-Type: video/mp4\r\n"
+            f"Content-Disposition: attachment; filename*=utf-8''{quote('Видео счётчика.mp4')}\r\n",
+            BIG,
+        ),
+    ]
+    head = (
+        "From: =?utf-8?B?" + base64.b64encode("Айгуль".encode()).decode() + "?= <aigul@mail.ru>\r\n"
+        f"To: {FEEDBACK}\r\nSubject: =?utf-8?B?"
+        + base64.b64encode("Счёт за май".encode()).decode()
+        + "?=\r\n"
+        "Message-ID: <files-1@mail.ru>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    )
+    return (head + "".join(parts) + "--b--\r\n").encode("utf-8")
+
+
+def files_of(received: ReceivedMail) -> dict[str, bytes]:
+    return {
+        str(p.get_filename()): p.get_content()
+        for p in received.message.iter_attachments()  # type: ignore[attr-defined]
+    }
+
+
+def test_attachment_names_survive_both_ways(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    sections = contact_center()
+    sections["groups"]["operators"]["members"] = [OP1]
+    config = write_config(tmp_path, mailbox, smtp_sink, robot={"max_attachment_bytes": 50_000}, **sections)
+    dovecot.append(mailbox.username, consumer_with_files())
+    mailrobot(config, "run", "--once")
+    forward = next(m for m in smtp_sink.wait_for(2) if m.rcpt_tos == (OP1,))
+    got = files_of(forward)
+    assert set(got) == {"Счёт за май.pdf", "фото счётчика.jpg", "Өтініш_2026.docx"}
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert all(hashlib.sha256(data).hexdigest() == sha for data in got.values())
+    assert "Видео счётчика.mp4" in forward.text() and "robot.max_attachment_bytes" in forward.text()
+    [case] = as_json(config, "cases", "list")
+    export = tmp_path / "export"
+    mailrobot(config, "cases", "export", case["number"], "--out", str(export))
+    exported = sorted(p.name for p in (export / "attachments").rglob("*") if p.is_file())
+    assert any(name.endswith("Өтініш_2026.docx") for name in exported), exported
+
+    smtp_sink.clear()
+    act = b"PK\x03\x04 xlsx " + bytes(range(256)) * 10
+    answer = reply(
+        read(forward.raw),
+        OP1,
+        "Добрый день! Акт сверки во вложении.",
+        attachments=(("Акт сверки.xlsx", "application/vnd.ms-excel", act),),
+    )
+    dovecot.append(mailbox.username, answer)
+    mailrobot(config, "run", "--once")
+    [to_consumer] = smtp_sink.wait_for(1)
+    assert to_consumer.rcpt_tos == ("aigul@mail.ru",)
+    assert files_of(to_consumer) == {"Акт сверки.xlsx": act}
+    raw = to_consumer.raw
+    assert b"filename*0*=utf-8''" in raw and b'name="=?utf-8?B?' in raw  # what Outlook and the others read

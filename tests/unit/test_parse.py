@@ -289,7 +289,8 @@ def test_attachments_names_sizes_and_limit() -> None:
         Attachment("Счёт № 1.pdf", "application/pdf", 13, b"%PDF-1.4 tiny"),
         Attachment("фото.png", "image/png", len(_PNG), None),  # over the limit: recorded, not kept
         Attachment("image001.png", "image/png", len(_PNG), None),  # inline image counts
-        Attachment("x.bin", "application/octet-stream", 3, b"abc"),
+        # a path: its separators replaced, nothing else changed (issue 11.1)
+        Attachment("C:_fakepath_x.bin", "application/octet-stream", 3, b"abc"),
     )
     assert any("over the limit" in d for d in parsed.defects)
 
