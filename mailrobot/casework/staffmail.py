@@ -82,10 +82,10 @@ class CaseWork:
         parent: str | None = None,
         token_kind: str | None = None,
     ) -> None:
-        rendered = self.mailer.renderer.render(template, self.language, context)
         files = outgoing_files(attachments)
         limit = self.mailer.settings.robot.max_attachment_bytes
         context = {"files_not_kept": files_not_kept(attachments, limit), **context}
+        rendered = self.mailer.renderer.render(template, self.language, context)
         for address in dict.fromkeys(to):
             envelope = self.staff_envelope(case, address, token_kind or outbox_kind, parent)
             self.mailer.queue(session, case, outbox_kind, envelope, rendered, now, files)
