@@ -1,4 +1,4 @@
-"""The intake pipeline on a real SQLite database, without IMAP: storage, dedup, crash rules, notice cap."""
+"""The intake pipeline on the test's database, without IMAP: storage, dedup, crash rules, notice cap."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scheduled jobs on a real SQLite database with a controllable clock: once per period, across restarts
+"""The scheduled jobs on the test's database with a controllable clock: once per period, across restarts
 and two daemons; the mail they queue; the extension of a deadline."""
 
 from __future__ import annotations

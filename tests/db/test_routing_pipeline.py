@@ -1,5 +1,5 @@
-"""Routing and answering through the real intake pipeline on SQLite (no IMAP, no SMTP): forwards, answers,
-specialists, follow-ups, forwarded-in and web-form mail, and refusals."""
+"""Routing and answering through the real intake pipeline on the database (no IMAP, no SMTP): forwards,
+answers, specialists, follow-ups, forwarded-in and web-form mail, and refusals."""
 
 from __future__ import annotations
 
