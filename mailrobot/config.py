@@ -316,6 +316,9 @@ class RoutingSettings(_Section):
     copy_head: bool = False
     # A consumer's follow-up to a case closed more than this many days ago opens a new, linked case.
     reopen_days: int = Field(default=30, ge=0)
+    # Commands run from one staff mail; the rest are refused in the same confirmation (a flood of #ask or
+    # #note lines must not become a flood of mail).
+    max_commands_per_mail: int = Field(default=10, ge=1)
     # Web-form mail: sent by these addresses, the consumer's address is in Reply-To or a body field.
     webform_senders: list[str] = Field(default_factory=list)
     webform_email_field: str = r"(?im)^\s*(?:e-?mail|email|эл\.?\s*почта|электронная почта)\s*:\s*(\S+@\S+)"

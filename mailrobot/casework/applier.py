@@ -67,6 +67,7 @@ class Applier:
         result = Applied(status=row.status, reason=row.reason)
         case: Case | None = None
         files: tuple[ParsedAttachment, ...] = parsed.attachments  # what a forward of the case carries
+        replies: list[CommandReply] = []  # one confirmation mail for all the commands of this mail
         for effect in effects:
             match effect:
                 case RecordMessage(status=status, reason=reason):
@@ -90,9 +91,14 @@ class Applier:
                     self.store_attachments(session, row, parsed)
                 case ReportRefusal():
                     self.commands.report_refusal(session, row, case, effect, parsed, now)
+                case CommandReply():
+                    replies.append(effect)
                 case _:
                     assert case is not None, f"{type(effect).__name__} needs a case"
                     self.apply_to_case(session, row, case, parsed, effect, files, now)
+        if replies:
+            assert case is not None, "CommandReply needs a case"
+            self.commands.command_replies(session, case, replies, parsed.message_id, now)
         return result
 
     def apply_to_case(
@@ -133,7 +139,7 @@ class Applier:
             case ExtendDeadline():
                 commands.extend(session, case, effect, now)
             case CommandReply():
-                commands.command_reply(session, case, effect, parent, now)
+                commands.command_replies(session, case, [effect], parent, now)
             case _:
                 raise AssertionError(f"no way to apply {effect!r}")
 

@@ -8,7 +8,9 @@ and the report of refused mail to the head.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -137,7 +139,8 @@ class CaseCommands:
 
     def command_reply(
         self, session: Session, case: Case, effect: CommandReply, parent: str | None, now: datetime
-    ) -> None:
+    ) -> dict[str, Any]:
+        """One command's result, on the timeline; what the confirmation says of it (command_replies)."""
         catalogue = MESSAGES.get(self.work.language, MESSAGES["ru"])
         params = {k: self._show(v) for k, v in effect.params.items()}
         detail = catalogue[effect.message].format(**params).strip()
@@ -146,7 +149,6 @@ class CaseCommands:
             if effect.command.startswith("#")
             else catalogue.get(effect.command, effect.command)
         )
-        context = {"case_number": case.number, "command": command, "ok": effect.ok, "detail": detail}
         session.add(
             Event(
                 case=case,
@@ -156,17 +158,35 @@ class CaseCommands:
                 detail=f"{command}: {detail}",
             )
         )
-        self.work.send_staff(
-            session,
-            case,
-            "command_reply",
-            (effect.to,),
-            "command_reply",
-            context,
-            now,
-            parent=parent,
-            token_kind="command",
-        )
+        return {"command": command, "ok": effect.ok, "detail": detail}
+
+    def command_replies(
+        self, session: Session, case: Case, effects: Sequence[CommandReply], parent: str | None, now: datetime
+    ) -> None:
+        """Every command result of one mail on the timeline, and one confirmation per recipient listing them
+        all: a flood of commands is one mail, not a flood of mail."""
+        results: dict[str, list[dict[str, Any]]] = {}
+        for effect in effects:
+            results.setdefault(effect.to, []).append(self.command_reply(session, case, effect, parent, now))
+        for to, listed in results.items():
+            context = {
+                "case_number": case.number,
+                "command": ", ".join(dict.fromkeys(r["command"] for r in listed)),
+                "ok": all(r["ok"] for r in listed),
+                "detail": "\n".join(r["detail"] for r in listed),
+                "results": listed,
+            }
+            self.work.send_staff(
+                session,
+                case,
+                "command_reply",
+                (to,),
+                "command_reply",
+                context,
+                now,
+                parent=parent,
+                token_kind="command",
+            )
 
     def _show(self, value: object) -> str:
         if isinstance(value, datetime):

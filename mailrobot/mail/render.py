@@ -388,9 +388,14 @@ _SAMPLES: dict[str, dict[str, Any]] = {
     },
     "command_reply": {
         "case_number": "SKES-2026-000123",
-        "command": "продлить",
-        "ok": True,
-        "detail": "Новый срок ответа: 14.04.2026.",
+        "command": "#extend, #note",  # every command of the mail, each once
+        "ok": False,  # all of them done
+        "detail": "Новый срок ответа: 14.04.2026.\nПосле команды нужен текст.",
+        # Each command's result, in order (one mail confirms every command of one staff mail).
+        "results": [
+            {"command": "#extend", "ok": True, "detail": "Новый срок ответа: 14.04.2026."},
+            {"command": "#note", "ok": False, "detail": "После команды нужен текст."},
+        ],
     },
     # Mail to staff about a case (routing, casework.py): the case's fields plus each mail's own.
     "ask": {

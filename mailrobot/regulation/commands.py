@@ -17,6 +17,7 @@ Pure: the effects are carried out by apply.py; each command is confirmed or refu
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -55,6 +56,8 @@ TEXT_COMMANDS = frozenset({"note", "ask", "extend", "deny"})
 # Mail that asks staff for a decision, not for an answer: a plain reply to it is kept as a note, never sent to
 # the consumer (the head's "agreed" to an extension request must not become the consumer's answer).
 DECISION_MAIL_KINDS = frozenset({"extreq", "command"})
+# Commands run from one mail (routing.max_commands_per_mail): 1,000 lines must not send 1,000 mails.
+MAX_COMMANDS = 10
 _COMMAND_LINE = re.compile(r"^\s*#(?P<name>[A-Za-z]+)\b[ \t]*(?P<arg>.*?)\s*$")
 
 
@@ -93,11 +96,19 @@ def starts_with_command(text: str) -> bool:
 
 
 def decide_staff_reply(
-    role: str, sender: str, case: CaseView, text: str, staff: Staff, replied_to: str | None = None
+    role: str,
+    sender: str,
+    case: CaseView,
+    text: str,
+    staff: Staff,
+    replied_to: str | None = None,
+    max_commands: int = MAX_COMMANDS,
 ) -> list[CaseEffect]:
     """The effects of a verified staff reply: its commands, or the answer it carries.  `replied_to` is
-    the kind of the robot's mail it answers, when its In-Reply-To says."""
+    the kind of the robot's mail it answers, when its In-Reply-To says.  At most `max_commands` commands
+    run (routing.max_commands_per_mail); the rest are refused, in the same one confirmation."""
     commands, rest = read_commands(text)
+    commands, flood = commands[:max_commands], commands[max_commands:]
     if not commands:
         if not rest:
             return [
@@ -119,6 +130,9 @@ def decide_staff_reply(
         effects += decide_command(command, role, sender, case, staff)
     if rest and not takers:
         effects += [AddEvent("note", rest, sender), CommandReply(sender, "#note", True, "rest_as_note")]
+    if flood:
+        params = {"limit": max_commands, "count": len(flood)}
+        effects.append(CommandReply(sender, _flood_label(flood), False, "too_many_commands", params))
     return effects
 
 
@@ -232,10 +246,19 @@ def _orgs(staff: Staff) -> str:
     return ", ".join(staff.organizations) or "-"
 
 
+def _flood_label(flood: list[Command]) -> str:
+    """The commands refused past the limit, counted by name: "#note ×990, #ask ×2"."""
+    counts = Counter(c.name for c in flood)
+    names = [f"#{name}" + (f" ×{n}" if n > 1 else "") for name, n in counts.most_common(5)]
+    return ", ".join(names) + (", …" if len(counts) > 5 else "")
+
+
 # -- what the confirmations say, in the staff's language ----------------------------------------------------
 
 MESSAGES: dict[str, dict[str, str]] = {
     "ru": {
+        "too_many_commands": "Не выполнены ({count}): в одном письме выполняются не больше {limit} команд; "
+        "отправьте остальные отдельными письмами.",
         "answer": "ответ",
         "noted": "Заметка добавлена к обращению.",
         "text_required": "После команды нужен текст.",
@@ -267,6 +290,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "решение пишется командой (#grant, #deny).",
     },
     "kk": {
+        "too_many_commands": "Орындалмады ({count}): бір хатта {limit} пәрменнен артық орындалмайды; "
+        "қалғандарын бөлек хаттармен жіберіңіз.",
         "answer": "жауап",
         "noted": "Ескертпе өтінішке қосылды.",
         "text_required": "Пәрменнен кейін мәтін қажет.",
@@ -297,6 +322,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Тұтынушыға жауап беру үшін өтініш хатына жауап беріңіз; шешім пәрменмен жазылады (#grant, #deny).",
     },
     "en": {
+        "too_many_commands": "Not carried out ({count}): at most {limit} commands run from one mail; "
+        "send the others in mails of their own.",
         "answer": "answer",
         "noted": "The note was added to the case.",
         "text_required": "The command needs a text after it.",

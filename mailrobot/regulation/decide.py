@@ -26,6 +26,7 @@ class Policy:
     default_language: str = "ru"
     notices_per_sender_per_day: int = 5
     routing: Routing | None = None  # None: cases are registered and noticed, not forwarded
+    max_commands_per_mail: int = 10  # routing.max_commands_per_mail
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> li
         case Kind.FOLLOWUP:
             return _followup(verdict, parsed, facts, policy)
         case Kind.OPERATOR_REPLY | Kind.SPECIALIST_REPLY | Kind.HEAD_REPLY:
-            return _staff_reply(verdict, parsed, facts)
+            return _staff_reply(verdict, parsed, facts, policy)
         case Kind.FORWARDED_IN:
             return _forwarded_in(verdict, parsed, facts, policy)
         case Kind.WEBFORM:
@@ -204,7 +205,7 @@ def _followup_recipients(facts: Facts) -> tuple[str, ...]:
     return working or facts.staff.heads
 
 
-def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:
+def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
     case = facts.case
     assert case is not None
     role = {Kind.OPERATOR_REPLY: "operator", Kind.SPECIALIST_REPLY: "specialist", Kind.HEAD_REPLY: "head"}[
@@ -213,7 +214,9 @@ def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]
     effects: list[Effect] = [RecordMessage(MessageStatus.REPLY, verdict.reason), OnCase(case.id, case.number)]
     replied_to = facts.reference.replied_to if facts.reference else None
     text = strip_reply(parsed.text)
-    effects += decide_staff_reply(role, parsed.from_addr, case, text, facts.staff, replied_to)
+    effects += decide_staff_reply(
+        role, parsed.from_addr, case, text, facts.staff, replied_to, policy.max_commands_per_mail
+    )
     return effects
 
 

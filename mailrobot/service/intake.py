@@ -73,6 +73,7 @@ class Intake:
             default_language=settings.robot.default_language,
             notices_per_sender_per_day=settings.robot.notices_per_sender_per_day,
             routing=Routing.from_settings(settings),
+            max_commands_per_mail=settings.routing.max_commands_per_mail,
         )
         self.lookup = Lookup(settings, calendar)
         # Per batch, by id() of the row: why a Message-ID seen before is still a new message.

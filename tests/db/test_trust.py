@@ -12,8 +12,8 @@ import pytest
 from mailrobot.config import parse_settings
 from mailrobot.mail.tokens import read_reply_address
 from tests.support.config import SECRET, settings_dict
-from tests.support.factories import mail, text_of
-from tests.support.routing_world import CONSUMER, OP1, World, contact_center, open_case
+from tests.support.factories import mail, reply, text_of
+from tests.support.routing_world import CONSUMER, GRID, OP1, OP2, World, contact_center, open_case
 
 ANSWER = "Добрый день!\n\nПоказания исправлены, перерасчёт будет в квитанции за ноябрь."
 
@@ -70,3 +70,31 @@ def test_a_reply_signed_before_a_key_rotation_still_works(tmp_path: Path) -> Non
     number2, fwd2 = open_case(after, sender="b@mail.ru")
     reply_to = str(fwd2["Reply-To"].addresses[0].addr_spec)
     assert read_reply_address(new_key, reply_to) == number2 and read_reply_address(SECRET, reply_to) is None
+
+
+# -- 5. command floods --------------------------------------------------------------------------------------
+
+
+def test_a_thousand_notes_run_ten_and_send_one_confirmation(world: World) -> None:
+    number, fwd = open_case(world)
+    notes = "\n".join(f"#note заметка {i}" for i in range(1000))
+    outcome = world.deliver_one(reply(fwd, OP1, notes))
+    assert outcome.status == "reply"
+    assert [d for k, _a, d in world.events(number) if k == "note"] == [f"заметка {i}" for i in range(10)]
+    [confirmation] = world.mails("command_reply")
+    body = text_of(confirmation)
+    assert body.count("✔ #note: Заметка добавлена") == 10
+    assert "✘ #note ×990: Не выполнены (990): в одном письме выполняются не больше 10 команд" in body
+    assert "выполнено 10 из 11" in str(confirmation["Subject"])
+
+
+def test_a_thousand_asks_send_at_most_ten_requests(tmp_path: Path) -> None:
+    world = world_with(tmp_path, routing={"max_commands_per_mail": 3})
+    number, fwd = open_case(world)
+    asks = "\n".join(f"#ask grid вопрос {i}" for i in range(1000))
+    world.deliver_one(reply(fwd, OP1, asks))
+    assert len(world.mails("ask")) == 3
+    assert {m.recipient for m in world.mails()} - {CONSUMER} == {OP1, OP2, GRID}  # type: ignore[attr-defined]
+    [confirmation] = world.mails("command_reply")
+    assert "✘ #ask ×997" in text_of(confirmation)
+    assert len([k for k in world.kinds(number) if k == "asked"]) == 3
