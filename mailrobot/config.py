@@ -135,6 +135,10 @@ class SmtpSettings(_Section):
     retry_max_seconds: float = Field(default=900.0, gt=0)
     max_queue_days: float = Field(default=5.0, gt=0)
     verify_tls: bool = True
+    # Envelope sender feedback+b.<signed id>@… (VERP), so a bounce names the mail it bounces; false for
+    # providers that refuse any sender but the mailbox (Microsoft 365, Gmail may): the DSN's original
+    # Message-ID is read then.
+    verp: bool = True
     # "oauth2": AUTH XOAUTH2 with a token from token_command or [smtp.m365] (username is then required).
     auth: Literal["password", "oauth2"] = "password"
     token_command: str | None = None
@@ -273,6 +277,24 @@ class OrganizationSettings(_Section):
 
     name: str
     names: dict[str, str] = Field(default_factory=dict)  # per language, for mail to consumers
+    # The organization's mail domains: a forward from any address in them (any employee, 4.3.10) is
+    # registered for the consumer it carries; shared with other checks that need "one of ours".
+    domains: list[str] = Field(default_factory=list)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for domain in value:
+            domain = domain.strip().lower().lstrip("@")
+            if not re.fullmatch(
+                r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+", domain
+            ):
+                raise ValueError(
+                    f'{domain!r} is not a mail domain: write it like "skes.kz" (no @, no address)'
+                )
+            out.append(domain)
+        return out
 
 
 class GroupSettings(_Section):
@@ -395,6 +417,28 @@ class RetentionSettings(_Section):
     _check = field_validator("schedule")(classmethod(lambda cls, v: _crontab(v)))
 
 
+class SpamSettings(_Section):
+    """The verdict of the mail server's filter in front of the mailbox (issue 11.7): spam gets no notice and
+    reaches no operator; the head sees the count in the digest and `mailrobot messages release ID` undoes it.
+
+    X-Spam-Flag/X-Spam-Status (SpamAssassin) and X-Spam-Action/X-Spam (rspamd) are always honoured.
+    """
+
+    score_header: str = ""  # e.g. "X-Spam-Score" or "X-Rspamd-Score": its first number is the score
+    threshold: float | None = None  # spam from this score on (with score_header)
+    # Authentication-Results (RFC 8601) are read only from these authserv-ids (our own mail servers):
+    # anyone can write that header.  Empty: they are ignored.
+    trusted_authserv_ids: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _score(self) -> SpamSettings:
+        if bool(self.score_header) != (self.threshold is not None):
+            raise ValueError("spam.score_header and spam.threshold go together: set both, or neither")
+        if self.score_header and not re.fullmatch(r"[!-9;-~]+", self.score_header):
+            raise ValueError(f"spam.score_header {self.score_header!r} is not a header name")
+        return self
+
+
 class Settings(_Section):
     imap: ImapSettings
     smtp: SmtpSettings
@@ -412,6 +456,7 @@ class Settings(_Section):
     routing: RoutingSettings = RoutingSettings()
     jobs: JobsSettings = JobsSettings()
     retention: RetentionSettings = RetentionSettings()
+    spam: SpamSettings = SpamSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:

@@ -20,7 +20,8 @@ def messages() -> None:
 @click.option("--quarantined", is_flag=True, help="Only quarantined messages.")
 @click.option(
     "--status",
-    help="Only messages with this status (case, followup, reply, refused, ignored, quarantined, duplicate).",
+    help="Only messages with this status (case, followup, reply, refused, ignored, spam, quarantined, "
+    "duplicate).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--limit", default=1000, show_default=True)
@@ -54,6 +55,21 @@ def messages_list(config_path: str, quarantined: bool, status: str | None, as_js
             f"{r['reason'][:70]}"
         )
     click.echo(f"{len(rows)} message(s)", err=True)
+
+
+@messages.command("release")
+@config_option
+@click.argument("message_row_id", metavar="ID", type=int)
+def messages_release(config_path: str, message_row_id: int) -> None:
+    """Release message ID (see `messages list --status spam`) from spam: it is decided again as if the
+    filter had not said spam, and becomes a case with its notice and forward (sent by the daemon)."""
+    from mailrobot.service.intake import ReleaseRefused
+
+    try:
+        outcome = load(config_path).intake().release(message_row_id)
+    except ReleaseRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"message #{message_row_id}: {outcome.status} {outcome.case_number or ''}".rstrip())
 
 
 COMMANDS = [messages]

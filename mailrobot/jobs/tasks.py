@@ -340,6 +340,13 @@ class Jobs:
                 "by_operator": digest.by_operator,
                 "by_organization": digest.by_organization,
                 "quarantined": {"new": digest.quarantined_new, "total": digest.quarantined_total},
+                # Mail the spam filter kept from the operators since the previous digest (issue 11.7).
+                "spam": session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(Message.status == MessageStatus.SPAM, Message.received_at >= since)
+                )
+                or 0,
                 "failed": failed,
             }
             rendered = self.renderer.render("digest", self.settings.robot.default_language, context)

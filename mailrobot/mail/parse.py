@@ -55,6 +55,8 @@ class Parsed:
     part_types: tuple[str, ...] = ()
     delivery_status: str | None = None  # fields of message/delivery-status parts (who failed, why)
     feedback_report: str | None = None  # fields of a message/feedback-report part (ARF complaint)
+    # Authentication-Results headers (RFC 8601), top first: trusted only from our authserv-ids (spam.py)
+    auth_results: tuple[str, ...] = ()
 
 
 # Headers kept in Parsed.headers: what rules.py and classify need to recognise automatic mail and our own.
@@ -74,7 +76,13 @@ CLASSIFICATION_HEADERS = (
     "feedback-id",
     "x-failed-recipients",
     "x-mailrobot",
+    # the verdict of the spam filter in front of the mailbox (regulation/spam.py)
+    "x-spam-flag",
+    "x-spam-status",
+    "x-spam-action",
+    "x-spam",
 )
+MAX_AUTH_RESULTS = 20
 
 MAX_HEADER_SECTION = 1 << 20  # bytes; long-header.eml, a legitimate torture test, has 210 KB
 MAX_SUBJECT = 1000
@@ -88,10 +96,13 @@ _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>")
 
 
-def parse_message(raw: bytes, max_attachment_bytes: int = 10 * 1024 * 1024) -> Parsed:
+def parse_message(
+    raw: bytes, max_attachment_bytes: int = 10 * 1024 * 1024, keep_headers: tuple[str, ...] = ()
+) -> Parsed:
     """Decide what a raw message says: sender, recipients, ids, subject, the sender's own text, attachments,
-    attached messages, DSN/ARF reports and the headers that classification needs.  Bad input becomes
-    `defects`; only bytes with no usable header section raise `Unparseable`."""
+    attached messages, DSN/ARF reports and the headers that classification needs (and `keep_headers`, e.g.
+    the configured spam score header).  Bad input becomes `defects`; only bytes with no usable header
+    section raise `Unparseable`."""
     notes: list[str] = []
     raw = _guard_raw(bytes(raw), notes)
     msg, body_parsed = _parse_mime(raw, notes)
@@ -133,7 +144,7 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 10 * 1024 * 1024) -> P
         text=text,
         html=html,
         attachments=tuple(body.attachments),
-        headers=_classification_headers(index),
+        headers=_classification_headers(index, keep_headers),
         content_type=content_type(msg),
         report_type=_report_type(msg),
         attached_messages=tuple(body.attached),
@@ -141,6 +152,10 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 10 * 1024 * 1024) -> P
         part_types=tuple(body.part_types),
         delivery_status="\n\n".join(body.delivery_status) or None,
         feedback_report="\n\n".join(body.feedback_report) or None,
+        auth_results=tuple(
+            header_safe(decode_header_value(v), MAX_HEADER_VALUE)
+            for v in index.get("authentication-results", [])[:MAX_AUTH_RESULTS]
+        ),
     )
 
 
@@ -293,9 +308,9 @@ def _date(mp: mailparser.MailParser | None, values: list[str]) -> datetime | Non
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _classification_headers(index: dict[str, list[str]]) -> dict[str, str]:
+def _classification_headers(index: dict[str, list[str]], extra: tuple[str, ...] = ()) -> dict[str, str]:
     headers = {}
-    for name in CLASSIFICATION_HEADERS:
+    for name in (*CLASSIFICATION_HEADERS, *(e.lower() for e in extra if e)):
         values = index.get(name)
         if values:
             joined = ", ".join(decode_header_value(v) for v in values[:20])

@@ -243,7 +243,7 @@ def _is_attribution(text: str, quote_follows: bool) -> bool:
     if not text or len(text) > 300 or _QUOTE_LIKE.match(text):
         return False
     colon, dashed = text.endswith((":", "：")), _DASHED.match(text)
-    if not (colon or dashed or quote_follows):
+    if not (colon or dashed or quote_follows or _WROTE.search(text[-20:])):
         return False
     address, date, time, wrote = _evidence(text)
     if dashed:
@@ -254,8 +254,8 @@ def _is_attribution(text: str, quote_follows: bool) -> bool:
         if colon:
             return address or (date and time) or (wrote and (date or time))
         return (address or wrote) and (date or time)
-    if not colon:
-        return False
+    if not colon:  # "On … <addr> wrote" without its colon: every piece of proof, the verb at the end
+        return address and wrote and (date or time) and bool(_WROTE.search(text[-20:]))
     if address:
         return wrote or ((date or time) and bool(_ENDS_WITH_ADDRESS.search(text)))
     return wrote and (date or time)
@@ -338,7 +338,8 @@ def _history_header(lines: list[str], i: int) -> tuple[int, bool]:
             break
         following = _next_content(lines, last + 1)
         quote_follows = following is not None and bool(_QUOTE_LIKE.match(lines[following]))
-        ending = lines[last].rstrip().rstrip("*_ ").endswith((":", "：", "-"))
+        tail = lines[last].rstrip().rstrip("*_ ")
+        ending = tail.endswith((":", "：", "-")) or bool(_WROTE.search(tail[-20:]))
         if (ending or quote_follows) and _attribution_span(lines, last, quote_follows) == span:
             return span, quote_follows
     return 0, False
@@ -533,7 +534,7 @@ def _rewrapped(above: str, line: str, below: list[str]) -> bool:
         return False
     if len(quoted) < 30 or quoted.endswith((".", "!", "?", "…")):
         return False
-    continues = first_word[:1].islower() or first_word[:1] in ",;)»\"'-–"
+    continues = first_word[:1].islower() or first_word[:1].isdigit() or first_word[:1] in ",;)»\"'-–"
     short_in_quote = len(line.strip()) <= 30 and bool(below) and bool(_QUOTED.match(below[0]))
     return continues or short_in_quote
 

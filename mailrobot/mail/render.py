@@ -335,6 +335,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "by_operator": {"Иванова А.": 2, "Петров Б.": 1, "": 1},  # "": nobody assigned
         "by_organization": {"ТОО «Севказэнергосбыт»": 2, "": 1},  # "": not routed yet
         "quarantined": {"new": 1, "total": 3},  # since the previous digest / waiting for an admin
+        "spam": 4,  # mail filed as spam since the previous digest (no notice, no forward)
         # Mail the SMTP server refused for good (the list may be cut short; the total is complete).
         "failed": {
             "total": 1,

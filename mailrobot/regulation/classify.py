@@ -31,6 +31,7 @@ class Kind(StrEnum):
     HEAD_REPLY = "head_reply"  # answer or commands, #grant/#deny included (4.3.9)
     REFUSED = "refused"  # fails the trust checks: not relayed, recorded, reported to the head
     AUTOMATIC = "automatic"  # bounce, auto-reply, list mail, our own mail: recorded, never answered
+    SPAM = "spam"  # the filter in front of the mailbox says spam: no notice, no forward, kept for a release
     NO_SENDER = "no_sender"  # nobody to register the case for: quarantined for a human to look at
 
 
@@ -52,6 +53,7 @@ class Facts:
     webform: tuple[str, str] | None = None  # (address, name) of the consumer a web form names
     webform_senders: frozenset[str] = frozenset()
     now: datetime | None = None
+    spam: str | None = None  # why the filter in front of the mailbox says spam (regulation/spam.py)
 
     def role_of(self, sender: str) -> str | None:
         """The sender's role on the referenced case: the head by the config, else as a participant of the
@@ -164,6 +166,17 @@ class SubjectHint:
         return None
 
 
+class Spam:
+    name = "spam"
+    description = (
+        "the mail server's spam filter or our own server's authentication results say spam or a forged "
+        "sender: no notice (backscatter), no forward; counted in the digest, released by the head"
+    )
+
+    def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
+        return Verdict(Kind.SPAM, f"{self.name}: {facts.spam}") if facts.spam else None
+
+
 class StaffMail:
     name = "staff-mail"
     description = (
@@ -206,6 +219,7 @@ CHECKS: tuple[Check, ...] = (
     ForgedToken(),
     SignedReply(),
     SubjectHint(),
+    Spam(),
     StaffMail(),
     WebForm(),
 )

@@ -74,6 +74,8 @@ def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> li
     match verdict.kind:
         case Kind.AUTOMATIC:
             return [RecordMessage(MessageStatus.IGNORED, verdict.reason)]
+        case Kind.SPAM:
+            return [RecordMessage(MessageStatus.SPAM, verdict.reason)]
         case Kind.NO_SENDER:
             return [RecordMessage(MessageStatus.QUARANTINED, verdict.reason)]
         case Kind.REFUSED:

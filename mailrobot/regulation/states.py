@@ -33,6 +33,7 @@ class MessageStatus(StrEnum):
     IGNORED = "ignored"  # automatic mail (bounce, auto-reply, list mail): recorded, never answered
     QUARANTINED = "quarantined"  # could not be handled: kept for an admin, with the reason
     DUPLICATE = "duplicate"  # the same mail delivered again
+    SPAM = "spam"  # the spam filter's verdict: no notice, no forward; `mailrobot messages release` undoes it
     REPLAY = "replay"  # the same IMAP message seen again after a crash (an outcome, never stored)
 
 
@@ -40,6 +41,7 @@ class OutboxState(StrEnum):
     PENDING = "pending"  # waiting for its (next) attempt
     SENT = "sent"  # accepted by the SMTP server
     FAILED = "failed"  # refused for good, or too long in the queue: `mailrobot outbox retry` sends it again
+    BOUNCED = "bounced"  # accepted, then returned by a later server (a DSN names it): last_error says why
 
 
 class MailKind(StrEnum):
@@ -93,6 +95,9 @@ class EventKind(StrEnum):
     REMINDER_QUEUED = "reminder_queued"
     MESSAGE_ID_REUSED = "message_id_reused"  # the mail's Message-ID was seen before, with other content
     ARRIVAL_UNKNOWN = "arrival_unknown"  # no INTERNALDATE: the deadline counts from processing time
+    RELEASED = "released"  # the head released a mail filed as spam: it became this case
+    MAIL_BOUNCED = "mail_bounced"  # a mail of the case was returned (a DSN): who, status, diagnostic
+    FORWARD_KEPT = "forward_kept"  # an employee's forward stays their own case: why it was not unwrapped
 
 
 def mail_event(kind: str, outcome: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.applier import Applied, Applier
 from mailrobot.config import Settings
+from mailrobot.jobs.suggestions import Suggestions, summarize_case
 from mailrobot.mail.identity import content_fingerprint, dedup_key
 from mailrobot.mail.parse import Parsed, Unparseable, parse_message
 from mailrobot.mail.render import Renderer
@@ -35,7 +36,13 @@ from mailrobot.store.queue import DAY, notices_sent_since
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-__all__ = ["Fetched", "Intake", "Outcome", "dedup_key"]  # dedup_key: mail.identity's, re-exported
+__all__ = [
+    "Fetched",
+    "Intake",
+    "Outcome",
+    "ReleaseRefused",
+    "dedup_key",
+]  # dedup_key: mail.identity's, re-exported
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,10 @@ class Fetched:
     uid: int
     raw: bytes
     arrived: datetime | None = None  # IMAP INTERNALDATE: when the mail reached the mailbox (aware UTC)
+
+
+class ReleaseRefused(Exception):
+    """`mailrobot messages release` has nothing to do: no such message, not spam, or its bytes are gone."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,9 @@ class Intake:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.applier = Applier(settings, calendar, renderer)
+        # Summaries of answered cases, and the most similar of them in each forward (issue 12 item 8).
+        self.suggestions = Suggestions()
+        self.applier = Applier(settings, calendar, renderer, summarize_case, self.suggestions)
         self.clock = clock
         self.policy = Policy(
             default_language=settings.robot.default_language,
@@ -80,6 +93,7 @@ class Intake:
         self._reused: dict[int, str] = {}
         self._no_arrival: set[int] = set()
         self.own_addresses = frozenset({settings.smtp.from_address, settings.imap.username.lower()})
+        self.keep_headers = (settings.spam.score_header,) if settings.spam.score_header else ()
 
     def process(self, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]) -> list[Outcome]:
         """Store, decide and apply a batch; every fetched message gets exactly one outcome."""
@@ -211,7 +225,7 @@ class Intake:
         if row.attempts > MAX_ATTEMPTS:
             return f"processing did not finish in {MAX_ATTEMPTS} attempts"
         try:
-            return parse_message(raw, self.settings.robot.max_attachment_bytes)
+            return parse_message(raw, self.settings.robot.max_attachment_bytes, self.keep_headers)
         except Unparseable as exc:
             return f"unparseable: {exc}"
         except Exception as exc:  # a parser bug must not block the mailbox either
@@ -287,13 +301,48 @@ class Intake:
         return applied
 
     def decision(
-        self, session: Session, parsed: Parsed, now: datetime, notices_today: dict[str, int]
+        self,
+        session: Session,
+        parsed: Parsed,
+        now: datetime,
+        notices_today: dict[str, int],
+        released: bool = False,
     ) -> tuple[Verdict, list[Effect]]:
         """What the robot decides for this mail, from what the database knows now (nothing applied):
-        the one path for the daemon and for `mailrobot routes test`."""
+        the one path for the daemon and for `mailrobot routes test`; `released`: the head said it is not
+        spam, whatever the filter said."""
         facts = self.lookup.facts(session, parsed, Facts(self.own_addresses), now, notices_today)
+        if released:
+            facts = replace(facts, spam=None)
         verdict = classify(parsed, facts)
         return verdict, decide(verdict, parsed, facts, self.policy)
+
+    def release(self, row_id: int) -> Outcome:
+        """A mail filed as spam, decided again as if the filter had not said so (`mailrobot messages
+        release`): it becomes a case (or whatever else it is) with its notice and forward; its deadline
+        counts from its arrival.  Raises ReleaseRefused when there is nothing to release."""
+        with self.db.sessions() as session, session.begin():
+            row = session.get(Message, row_id)
+            if row is None:
+                raise ReleaseRefused(f"no message #{row_id}")
+            if row.status != MessageStatus.SPAM:
+                raise ReleaseRefused(f"message #{row_id} is {row.status}, not spam: nothing to release")
+            if row.raw is None:
+                raise ReleaseRefused(f"message #{row_id}: its raw bytes were purged (retention)")
+            was = row.reason
+            parsed = self._parse(row, row.raw)
+            if isinstance(parsed, str):
+                raise ReleaseRefused(f"message #{row_id} cannot be read again: {parsed}")
+            now = self.clock()
+            notices = notices_sent_since(session, {parsed.from_addr}, now - DAY)
+            _verdict, effects = self.decision(session, parsed, now, notices, released=True)
+            applied = self.applier.apply(session, row, parsed, effects, now)
+            row.reason = f"{row.reason}; released from spam ({was})"[:2000]
+            if row.case is not None:
+                detail = f"released from spam by an admin; the filter had said: {was}"
+                session.add(Event(case=row.case, at=now, kind=EventKind.RELEASED, detail=detail, message=row))
+            log.info("message #%s released from spam: %s", row_id, applied.status)
+            return Outcome(row.uid or 0, applied.status, row.reason, applied.case_number, row.message_id)
 
     @staticmethod
     def _quarantine(row: Message, reason: str) -> Applied:

@@ -20,6 +20,7 @@ from mailrobot.mail.tokens import canonical_number, case_number_pattern
 from mailrobot.regulation.caseview import CaseView, ParticipantView, PendingExtension
 from mailrobot.regulation.classify import Facts
 from mailrobot.regulation.deadlines import extension_refusal
+from mailrobot.regulation.spam import SpamPolicy, spam_reason
 from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.trust import find_reference
 from mailrobot.regulation.workdays import WorkCalendar
@@ -37,6 +38,11 @@ class Lookup:
         self.staff = Staff.from_settings(settings)
         self.case_pattern = case_number_pattern(settings.robot.case_number_format)
         self.webform_senders = frozenset(a.lower() for a in settings.routing.webform_senders)
+        self.spam_policy = SpamPolicy(
+            settings.spam.score_header.lower(),
+            settings.spam.threshold,
+            frozenset(i.lower() for i in settings.spam.trusted_authserv_ids),
+        )
 
     def facts(
         self, session: Session, parsed: Parsed, base: Facts, now: datetime, notices: dict[str, int]
@@ -73,6 +79,7 @@ class Lookup:
             webform=webform,
             webform_senders=self.webform_senders,
             now=now,
+            spam=spam_reason(parsed, self.spam_policy),
         )
 
 

@@ -156,3 +156,59 @@ def test_attachment_names_survive_both_ways(
     assert files_of(to_consumer) == {"Акт сверки.xlsx": act}
     raw = to_consumer.raw
     assert b"filename*0*=utf-8''" in raw and b'name="=?utf-8?B?' in raw  # what Outlook and the others read
+
+
+# -- 7. spam -----------------------------------------------------------------------------------------------
+
+HEAD = "head@skes.example.kz"
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=ALMATY)
+
+
+def test_spam_gets_no_notice_no_forward_is_counted_and_can_be_released(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    sections = contact_center()
+    sections["groups"]["operators"]["members"] = [OP1]
+    sections["people"] = {"head": [HEAD]}
+    spam_config = {
+        "score_header": "X-Spam-Score",
+        "threshold": 6.0,
+        "trusted_authserv_ids": ["mx.skes.example.kz"],
+    }
+    config = write_config(tmp_path, mailbox, smtp_sink, spam=spam_config, **sections)
+    styles = [
+        {"X-Spam-Flag": "YES", "X-Spam-Status": "Yes, score=14.1 required=5.0"},  # SpamAssassin
+        {"X-Spam-Action": "add header", "X-Spam": "Yes"},  # rspamd
+        {"X-Spam-Score": "9.3"},  # the configured score header
+        {"Authentication-Results": "mx.skes.example.kz; dmarc=fail (p=REJECT) header.from=kaspi.kz"},
+    ]
+    for i, headers in enumerate(styles):
+        raw = consumer_mail(f"spam{i}@kaspi.kz", "Выигрыш!", "Вы выиграли приз.", f"<spam{i}@x>", "", headers)
+        dovecot.append(mailbox.username, raw, msg_time=MONDAY)
+    forged = {"Authentication-Results": "mx.attacker.example; dmarc=fail (p=REJECT) header.from=mail.ru"}
+    dovecot.append(mailbox.username, consumer_mail(headers=forged), msg_time=MONDAY)  # a real consumer
+    mailrobot(config, "run", "--once")
+
+    assert [c["requester"] for c in as_json(config, "cases", "list")] == ["aigul@mail.ru"]
+    sent = smtp_sink.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in sent) == ["aigul@mail.ru", OP1]  # no backscatter, no forward
+    spam = as_json(config, "messages", "list", "--status", "spam")
+    assert sorted(r["sender"] for r in spam) == [f"spam{i}@kaspi.kz" for i in range(4)]
+    assert all(r["reason"].startswith("spam: ") and r["case_number"] is None for r in spam)
+    assert dovecot.list_uids(mailbox.username, "INBOX") == []  # moved like any other
+
+    mailrobot(config, "jobs", "run", "digest", "--now", "2026-11-23T12:00", "--send")
+    digest = next(m for m in smtp_sink.wait_for(3) if m.rcpt_tos == (HEAD,))
+    assert "Спам" in digest.text() and ": 4;" in digest.text()
+
+    released = next(r for r in spam if r["sender"] == "spam2@kaspi.kz")
+    out = mailrobot(config, "messages", "release", str(released["id"])).stdout
+    assert "case SKES-" in out
+    mailrobot(config, "run", "--once")
+    assert {m.rcpt_tos[0] for m in smtp_sink.wait_for(5)[3:]} == {"spam2@kaspi.kz", OP1}
+    [case] = [c for c in as_json(config, "cases", "list") if c["requester"] == "spam2@kaspi.kz"]
+    assert datetime.fromisoformat(case["received_at"]) == MONDAY  # the deadline counts from arrival
+    kinds = [e["kind"] for e in as_json(config, "cases", "show", case["number"])["timeline"]]
+    assert "released" in kinds
+    again = run_mailrobot(config, "messages", "release", str(released["id"]))
+    assert again.returncode != 0 and "not spam" in again.stderr
