@@ -3,8 +3,9 @@
 Operators answer from every client in every language, so history is recognised by its shape, not by the
 words of one client.  In the order `strip_reply` applies them:
 
-1. The reply-above marker the robot puts at the top of every mail to staff: everything from it on goes,
-   quoted or not, with the attribution or header block just above it.
+1. The reply-above marker the robot puts at the top of every mail to staff goes with everything below it and
+   the attribution or header block just above it; when it is quoted, with the quote it stands in (an answer
+   written below that quote stays).
 2. The robot knows what it sent: a run of lines near the end that repeats our own mail, in order (quoted,
    re-wrapped, re-spaced), goes with the attribution above it.
 3. Reply headers by shape: an attribution (a line, or two or three a client wrapped, ending in a colon,
@@ -211,9 +212,10 @@ _DATE = re.compile(
 )
 # Further evidence for an attribution above unquoted history (where a wrong guess would lose the rest).
 _WROTE = re.compile(
-    r"\b(?:wrote|writes|a écrit|schrieb|geschrieben|ha scritto|scrisse|escribió|escreveu|schreef|geschreven"
-    r"|skrev|skriver|napisał|napisała|pisze|napsal|schreibt|écrit|scrive|escribe|escreve|schrijft|írta|yazdı|kirjoitti|пишет|написал|написала|написав|пише|жазды"
-    r"|жазған|жазады|a scris|napisao|napisala|έγραψε)|写道|寫道|のメッセージ|작성",
+    r"\b(?:wrote|writes|a écrit|écrit|schrieb|schreibt|geschrieben|ha scritto|scrisse|scrive|escribió|escribe"
+    r"|escreveu|escreve|schreef|schrijft|geschreven|skrev|skriver|napisał|napisała|pisze|napsal|napisao"
+    r"|napisala|írta|yazdı|kirjoitti|a scris|έγραψε|пишет|написал|написала|написав|пише|жазды|жазған|жазады)"
+    r"|写道|寫道|のメッセージ|작성",
     re.IGNORECASE,
 )
 # The address in brackets closes the line: `… "Name" <addr>:`, `<addr<mailto:addr>>:`, `[mailto:addr]:`.
