@@ -94,10 +94,10 @@ def test_unparseable_and_crashing_messages_are_quarantined(
 ) -> None:
     real_parse, real_classify = intake_module.parse_message, intake_module.classify
 
-    def parse_or_crash(raw: bytes, limit: int) -> Parsed:
+    def parse_or_crash(raw: bytes, limit: int, keep: tuple[str, ...] = ()) -> Parsed:
         if b"PARSER-BUG" in raw:
             raise ValueError("bug in the parser")
-        return real_parse(raw, limit)
+        return real_parse(raw, limit, keep)
 
     def classify_or_crash(parsed: Parsed, facts: Facts) -> Verdict:
         if "CRASH" in parsed.text:

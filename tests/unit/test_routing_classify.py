@@ -60,6 +60,7 @@ def test_the_checks_are_named_and_ordered() -> None:
         "forged-token",
         "signed-reply",
         "subject-hint",
+        "spam",
         "staff-mail",
         "web-form",
     ]
