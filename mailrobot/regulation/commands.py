@@ -168,6 +168,9 @@ def decide_command(
         case "ask":
             target_text, question = (*arg.split(None, 1), "")[:2]
             target = staff.resolve_ask_target(target_text)
+            if target is None and "@" in target_text and staff.outside(target_text.strip("<>")):
+                domains = ", ".join(staff.domains) or "-"
+                return [reply(False, "ask_outside", target=target_text, domains=domains)]
             if target is None:
                 return [reply(False, "ask_target_unknown", target=target_text, organizations=_orgs(staff))]
             if not question:
@@ -257,6 +260,9 @@ def _flood_label(flood: list[Command]) -> str:
 
 MESSAGES: dict[str, dict[str, str]] = {
     "ru": {
+        "ask_outside": "Адрес «{target}» не входит в организации (домены: {domains}): запрос с данными "
+        "потребителя отправляется только специалистам организаций (п. 4.3.7). Укажите организацию, группу "
+        "или сотрудника.",
         "too_many_commands": "Не выполнены ({count}): в одном письме выполняются не больше {limit} команд; "
         "отправьте остальные отдельными письмами.",
         "answer": "ответ",
@@ -290,6 +296,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "решение пишется командой (#grant, #deny).",
     },
     "kk": {
+        "ask_outside": "«{target}» мекенжайы ұйымдарға жатпайды (домендер: {domains}): тұтынушы "
+        "деректері бар сұрау тек ұйымдардың мамандарына жіберіледі (4.3.7-т.). Ұйымды, топты немесе "
+        "қызметкерді көрсетіңіз.",
         "too_many_commands": "Орындалмады ({count}): бір хатта {limit} пәрменнен артық орындалмайды; "
         "қалғандарын бөлек хаттармен жіберіңіз.",
         "answer": "жауап",
@@ -322,6 +331,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Тұтынушыға жауап беру үшін өтініш хатына жауап беріңіз; шешім пәрменмен жазылады (#grant, #deny).",
     },
     "en": {
+        "ask_outside": "The address {target} is outside the organizations (domains: {domains}): a request "
+        "carries the consumer's data and goes only to the organizations' specialists (4.3.7). Name an "
+        "organization, a group or a staff member.",
         "too_many_commands": "Not carried out ({count}): at most {limit} commands run from one mail; "
         "send the others in mails of their own.",
         "answer": "answer",

@@ -32,6 +32,7 @@ class Organization:
     key: str
     name: str
     names: Mapping[str, str] = field(default_factory=dict)
+    domains: tuple[str, ...] = ()  # its mail domains ([organizations.X] domains)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Staff:
             for name, g in settings.groups.items()
         }
         organizations = {
-            key: Organization(key, o.name, MappingProxyType(dict(o.names)))
+            key: Organization(key, o.name, MappingProxyType(dict(o.names)), tuple(o.domains))
             for key, o in settings.organizations.items()
         }
         return cls(tuple(settings.people.head), MappingProxyType(groups), MappingProxyType(organizations))
@@ -105,23 +106,43 @@ class Staff:
 
     def resolve_ask_target(self, text: str) -> AskTarget | None:
         """Whom `#ask TARGET …` means: an organization (its key, or a word of its name, e.g. "grid",
-        "РЭК"), a group name, or an e-mail address (any address: the operator vouches for it)."""
+        "РЭК"), a group name, a configured person (address, or the part before @), or an address inside an
+        organization's `domains`.  A request carries the consumer's personal data and files (4.3.7 sends
+        it to the enterprises' specialists): any other address is no target (`outside` tells it apart)."""
         wanted = text.strip().strip("<>").lower()
         if not wanted:
             return None
         if "@" in wanted:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", wanted):
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", wanted) or self.outside(wanted):
                 return None
-            return AskTarget(self.organization_of(wanted), address=wanted)
+            return AskTarget(self.organization_of(wanted) or self.domain_organization(wanted), address=wanted)
         if wanted in self.groups:
             return AskTarget(self.groups[wanted].organization, group=wanted)
         org = self._organization(wanted)
         if org is None:
-            return None
+            person = self.resolve_person(wanted)
+            return AskTarget(self.organization_of(person), address=person) if person else None
         group = next(
             (g.name for g in self.groups.values() if g.organization == org and g.role == "specialist"), None
         )
         return AskTarget(org, group=group) if group else None
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Every organization's mail domains."""
+        return tuple(d for org in self.organizations.values() for d in org.domains)
+
+    def domain_organization(self, address: str) -> str | None:
+        """The organization whose `domains` hold `address` (a subdomain counts), None for any other."""
+        domain = address.rpartition("@")[2].lower()
+        for key, org in self.organizations.items():
+            if any(domain == d or domain.endswith("." + d) for d in org.domains):
+                return key
+        return None
+
+    def outside(self, address: str) -> bool:
+        """Whether `address` is neither a configured person nor inside an organization's domains."""
+        return address.lower() not in self.addresses and self.domain_organization(address) is None
 
     def _organization(self, wanted: str) -> str | None:
         if wanted in self.organizations:

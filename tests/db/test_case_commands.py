@@ -15,6 +15,7 @@ from tests.support.routing_world import (
     HEAD,
     OP1,
     OP2,
+    ORGANIZATIONS,
     World,
     make_routing_settings,
     open_case,
@@ -69,7 +70,10 @@ def test_close_and_reopen(world: World) -> None:
     assert [k for k in world.kinds(number) if k in ("closed", "reopened")] == ["closed", "reopened"]
 
 
-def test_ask_an_address(world: World) -> None:
+def test_ask_an_address(tmp_path: Path) -> None:
+    # Inside an organization's domains: #ask sends the consumer's data to no other address (issue 9).
+    university = {"name": "КазНУ", "domains": ["univer.kz"]}
+    world = World(make_routing_settings(tmp_path, organizations={**ORGANIZATIONS, "univer": university}))
     number, fwd = open_case(world)
     world.deliver_one(reply(fwd, OP1, "#ask expert@univer.kz\nКак считается норматив на одного человека?"))
     ask = world.last("ask", "expert@univer.kz")

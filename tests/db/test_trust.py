@@ -13,7 +13,16 @@ from mailrobot.config import parse_settings
 from mailrobot.mail.tokens import read_reply_address
 from tests.support.config import SECRET, settings_dict
 from tests.support.factories import mail, reply, text_of
-from tests.support.routing_world import CONSUMER, GRID, OP1, OP2, World, contact_center, open_case
+from tests.support.routing_world import (
+    CONSUMER,
+    GRID,
+    OP1,
+    OP2,
+    ORGANIZATIONS,
+    World,
+    contact_center,
+    open_case,
+)
 
 ANSWER = "Добрый день!\n\nПоказания исправлены, перерасчёт будет в квитанции за ноябрь."
 
@@ -98,3 +107,45 @@ def test_a_thousand_asks_send_at_most_ten_requests(tmp_path: Path) -> None:
     [confirmation] = world.mails("command_reply")
     assert "✘ #ask ×997" in text_of(confirmation)
     assert len([k for k in world.kinds(number) if k == "asked"]) == 3
+
+
+# -- 6. #ask stays inside the organizations -----------------------------------------------------------------
+
+
+@pytest.fixture
+def inside(tmp_path: Path) -> World:
+    """The grid company's mail domain is configured: its people may be asked by address."""
+    organizations = {**ORGANIZATIONS, "grid": {**ORGANIZATIONS["grid"], "domains": ["grid.example.kz"]}}
+    return world_with(tmp_path, organizations=organizations)
+
+
+def test_ask_to_an_outside_address_is_refused_with_the_reason(inside: World) -> None:
+    number, fwd = open_case(inside)
+    inside.deliver_one(reply(fwd, OP1, "#ask thief@evil.example.com\nПришлите данные потребителя"))
+    assert inside.mails("ask") == []
+    assert "thief@evil.example.com" not in inside.participants(number)
+    body = text_of(inside.last("command_reply", OP1))
+    assert "не входит в организации (домены: grid.example.kz)" in body and "п. 4.3.7" in body
+    assert any(k == "command_refused" and "#ask" in d for k, _a, d in inside.events(number))
+
+
+def test_ask_inside_an_organizations_domains_or_to_staff_is_sent(inside: World) -> None:
+    number, fwd = open_case(inside)
+    inside.deliver_one(reply(fwd, OP1, "#ask lineman@grid.example.kz\nБыло ли отключение?"))
+    inside.deliver_one(reply(fwd, OP1, "#ask chief@rem.grid.example.kz\nИ на подстанции?"))
+    inside.deliver_one(reply(fwd, OP1, "#ask op2\nВы звонили потребителю?"))  # a configured person's name
+    inside.deliver_one(reply(fwd, OP1, "#ask grid\nА по графику?"))  # the organization, as before
+    assert [m.recipient for m in inside.mails("ask")] == [  # type: ignore[attr-defined]
+        "lineman@grid.example.kz",
+        "chief@rem.grid.example.kz",
+        OP2,
+        GRID,
+    ]
+    assert inside.participants(number)["lineman@grid.example.kz"] == ("specialist", OP1)
+
+
+def test_without_domains_only_staff_and_organizations_may_be_asked(world: World) -> None:
+    _number, fwd = open_case(world)
+    world.deliver_one(reply(fwd, OP1, "#ask someone@grid.example.kz\nВопрос"))
+    assert world.mails("ask") == []
+    assert "домены: -" in text_of(world.last("command_reply", OP1))
