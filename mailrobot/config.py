@@ -268,8 +268,28 @@ class PeopleSettings(_Section):
 
     head: list[str] = Field(default_factory=list)
     pr: list[str] = Field(default_factory=list)
+    # Who grants extensions to 14 working days (4.3.9: "by the resolution of the enterprise's head");
+    # empty: people.head.
+    extension_approvers: list[str] = Field(default_factory=list)
+    # A person's language for staff mail, e.g. { "op2@skes.kz" = "kk" }; else their group's, else
+    # robot.default_language.
+    languages: dict[str, Literal["ru", "kk", "en"]] = Field(default_factory=dict)
+    # Operators away (leave, sick): no new cases are assigned to them, and colleagues' answers to their
+    # open cases are not held.  `#away until YYYY-MM-DD` by e-mail does the same for a time.
+    away: list[str] = Field(default_factory=list)
 
-    _check = field_validator("head", "pr")(classmethod(lambda cls, v: _addresses(v)))
+    _check = field_validator("head", "pr", "extension_approvers", "away")(
+        classmethod(lambda cls, v: _addresses(v))
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _language_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return dict(zip(_addresses(list(value)), value.values(), strict=True))
+
+    @property
+    def approvers(self) -> list[str]:
+        return self.extension_approvers or self.head
 
 
 class OrganizationSettings(_Section):
@@ -304,6 +324,7 @@ class GroupSettings(_Section):
     role: Literal["operator", "specialist"] = "operator"
     members: list[str]
     assign: Literal["everyone", "round_robin", "least_open"] = "everyone"
+    language: Literal["ru", "kk", "en"] | None = None  # of the staff mail its members get
 
     _check = field_validator("members")(classmethod(lambda cls, v: _addresses(v)))
 
@@ -312,7 +333,9 @@ class RouteSettings(_Section):
     """One routing rule: every condition given must match; the first rule that matches wins."""
 
     name: str
-    group: str
+    group: str  # an operator group: operators answer and consolidate (4.3.6)
+    # Specialists asked at once, in the operators' name (organization keys or specialist groups, 4.3.7).
+    ask: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)  # any of them, case-insensitive, subject or body
     subject_regex: str | None = None
     body_regex: str | None = None
@@ -471,9 +494,20 @@ class Settings(_Section):
                 raise ValueError(
                     f"routes[{index}] ({route.name}).group: no group {route.group!r} in [groups.*]"
                 )
+            _check_route(index, route, self.groups, self.organizations)
         if self.groups and self.routing.default_group not in self.groups:
             raise ValueError(f"routing.default_group: no group {self.routing.default_group!r} in [groups.*]")
         return self
+
+    def staff_language(self, address: str) -> str:
+        """The language of staff mail to `address`: people.languages, else its group's, else the default."""
+        address = address.lower()
+        if address in self.people.languages:
+            return self.people.languages[address]
+        for group in self.groups.values():
+            if group.language and address in group.members:
+                return group.language
+        return self.robot.default_language
 
     @property
     def mail_domain(self) -> str:
@@ -481,6 +515,34 @@ class Settings(_Section):
 
     def company_name(self, language: str) -> str:
         return self.robot.company_names.get(language) or self.smtp.from_name
+
+
+def _check_route(
+    index: int,
+    route: RouteSettings,
+    groups: dict[str, GroupSettings],
+    organizations: dict[str, OrganizationSettings],
+) -> None:
+    """A route goes to operators (4.3.6: they answer and consolidate); specialists are asked with `ask`."""
+    group = groups[route.group]
+    if group.role != "operator":
+        operators = ", ".join(n for n, g in groups.items() if g.role == "operator") or "none yet"
+        raise ValueError(
+            f"routes.{index}: group '{route.group}' is a specialist group; write "
+            f"group = '<an operator group>' and ask = ['{route.group}'] (operator groups: {operators})"
+        )
+    for target in route.ask:
+        asked = groups.get(target)
+        if asked is not None and asked.role == "specialist":
+            continue
+        has_specialists = any(g.organization == target and g.role == "specialist" for g in groups.values())
+        if target in organizations and has_specialists:
+            continue
+        specialists = ", ".join(repr(n) for n, g in groups.items() if g.role == "specialist")
+        raise ValueError(
+            f"routes.{index}.ask: {target!r} is neither a specialist group nor an organization with one; "
+            f"write one of: {specialists or 'none yet (add a [groups.X] with role = specialist)'}"
+        )
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.case_commands import CaseCommands
 from mailrobot.casework.mailer import Mailer
-from mailrobot.casework.staffmail import CaseWork
+from mailrobot.casework.staffmail import CaseWork, Suggest, Summarize
 from mailrobot.config import Settings
 from mailrobot.mail.parse import Attachment as ParsedAttachment
 from mailrobot.mail.parse import Parsed
@@ -24,6 +24,7 @@ from mailrobot.regulation.effects import (
     CloseCase,
     CommandReply,
     ExtendDeadline,
+    HoldAnswer,
     OnCase,
     RelayAnswer,
     RelaySpecialistAnswer,
@@ -31,6 +32,7 @@ from mailrobot.regulation.effects import (
     ReportRefusal,
     RequestExtension,
     RouteCase,
+    SetAway,
     SetCategory,
     TellStaff,
 )
@@ -52,13 +54,20 @@ class Applied:
 class Applier:
     """Runs the effects of one decision; the caller owns the transaction."""
 
-    def __init__(self, settings: Settings, calendar: WorkCalendar, renderer: Renderer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        calendar: WorkCalendar,
+        renderer: Renderer,
+        summarize: Summarize | None = None,
+        suggest: Suggest | None = None,
+    ) -> None:
         self.settings = settings
         self.calendar = calendar
         self.renderer = renderer
         self.tz = ZoneInfo(settings.robot.timezone)
         self.mailer = Mailer(settings, calendar, renderer)
-        self.work = CaseWork(self.mailer)
+        self.work = CaseWork(self.mailer, summarize, suggest)
         self.commands = CaseCommands(self.work)
 
     def apply(
@@ -122,6 +131,10 @@ class Applier:
                 work.relay_answer(session, row, case, effect, parsed, now)
             case RelaySpecialistAnswer():
                 work.relay_specialist_answer(session, row, case, effect, parsed, now)
+            case HoldAnswer():
+                work.hold_answer(session, row, case, effect, parsed, now)
+            case SetAway():
+                commands.set_away(session, case, effect, now)
             case TellStaff():
                 work.tell_staff(session, case, effect, parsed, now)
             case AskSpecialists():

@@ -19,6 +19,7 @@ from mailrobot.casework.records import add_participant
 from mailrobot.casework.staffmail import CaseWork
 from mailrobot.mail.parse import Parsed
 from mailrobot.regulation.commands import MESSAGES
+from mailrobot.regulation.deadlines import extension_start
 from mailrobot.regulation.effects import (
     Assign,
     CloseCase,
@@ -27,14 +28,14 @@ from mailrobot.regulation.effects import (
     ReopenCase,
     ReportRefusal,
     RequestExtension,
+    SetAway,
     SetCategory,
 )
+from mailrobot.regulation.states import CaseState, EventKind
+from mailrobot.store.away import set_away
 from mailrobot.store.models import Case, Event, Message
 
 log = logging.getLogger(__name__)
-
-# A reopened case waits for an answer again: back to the first open state (models.DONE_STATES are not).
-REOPENED_STATE = "new"
 
 
 class CaseCommands:
@@ -78,8 +79,33 @@ class CaseCommands:
         case.state, case.closed_at = "closed", now
 
     def reopen(self, session: Session, case: Case, effect: ReopenCase, now: datetime) -> None:
-        case.state, case.closed_at = REOPENED_STATE, None
-        session.add(Event(case=case, at=now, kind="reopened", actor=effect.by, detail=f"state {case.state}"))
+        """Open an answered or closed case again: a new deadline of robot.answer_days working days from now
+        (4.3.9), extendable once more to robot.extended_days from now."""
+        previous = case.state
+        case.state, case.closed_at, case.reopened_at = CaseState.REOPENED, None, now
+        case.due_at = self.mailer.calendar.due_at(now, self.settings.robot.answer_days)
+        session.add(
+            Event(
+                case=case,
+                at=now,
+                kind=EventKind.REOPENED,
+                actor=effect.by,
+                detail=f"state {previous} -> {case.state}; new deadline "
+                f"{self.mailer.calendar.local_date(case.due_at):%d.%m.%Y}",
+            )
+        )
+
+    def set_away(self, session: Session, case: Case, effect: SetAway, now: datetime) -> None:
+        set_away(session, effect.address, effect.until, effect.address, now)
+        session.add(
+            Event(
+                case=case,
+                at=now,
+                kind=EventKind.NOTE,
+                actor=effect.address,
+                detail=f"away until {effect.until}",
+            )
+        )
 
     def request_extension(
         self, session: Session, case: Case, effect: RequestExtension, now: datetime
@@ -88,7 +114,8 @@ class CaseCommands:
         session.add(
             Event(case=case, at=now, kind="extension_requested", actor=effect.by, detail=effect.reason)
         )
-        new_due_at = self.mailer.calendar.due_at(case.received_at, self.settings.robot.extended_days)
+        start = extension_start(case.received_at, case.reopened_at)
+        new_due_at = self.mailer.calendar.due_at(start, self.settings.robot.extended_days)
         context = self.work.context(
             case,
             operator=effect.by,
@@ -141,7 +168,7 @@ class CaseCommands:
         self, session: Session, case: Case, effect: CommandReply, parent: str | None, now: datetime
     ) -> dict[str, Any]:
         """One command's result, on the timeline; what the confirmation says of it (command_replies)."""
-        catalogue = MESSAGES.get(self.work.language, MESSAGES["ru"])
+        catalogue = MESSAGES.get(self.mailer.language_for(effect.to), MESSAGES["ru"])
         params = {k: self._show(v) for k, v in effect.params.items()}
         detail = catalogue[effect.message].format(**params).strip()
         command = (
@@ -203,19 +230,16 @@ class CaseCommands:
         now: datetime,
     ) -> None:
         """Tell the head what was refused and why; the mail itself stays in the database (messages list)."""
-        rendered = self.mailer.renderer.render(
-            "refused",
-            self.work.language,
-            {
-                "case_number": case.number if case else "",
-                "sender": parsed.from_addr,
-                "subject": parsed.subject,
-                "reason": effect.reason,
-                "message_id": parsed.message_id or "",
-                "excerpt": parsed.text[:1000],
-            },
-        )
+        context = {
+            "case_number": case.number if case else "",
+            "sender": parsed.from_addr,
+            "subject": parsed.subject,
+            "reason": effect.reason,
+            "message_id": parsed.message_id or "",
+            "excerpt": parsed.text[:1000],
+        }
         for head in effect.to:
+            rendered = self.mailer.renderer.render("refused", self.mailer.language_for(head), context)
             envelope = self.mailer.staff_envelope(case, head, "refused", reply_to=False)
             self.mailer.queue(session, case, "refused_report", envelope, rendered, now)
         log.warning("message #%s from %s refused: %s", row.id, parsed.from_addr, effect.reason)

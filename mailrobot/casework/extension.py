@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailrobot.casework.mailer import Mailer
 from mailrobot.config import Settings
 from mailrobot.mail.render import Renderer
-from mailrobot.regulation.deadlines import extension_refusal
+from mailrobot.regulation.deadlines import extension_refusal, extension_start
 from mailrobot.regulation.decide import is_mailable
 from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
@@ -46,24 +46,44 @@ def extend_case(
     reason: str,
     actor: str,
     now: datetime,
+    approvers: tuple[str, ...] | list[str] | None = None,
 ) -> Extension:
     """Move the case's deadline to robot.extended_days working days after registration, record who and
     why on its timeline, and queue the consumer's notice of the new date (in the case's language, in reply
     to the registration notice).
 
-    Raises ExtensionRefused for a closed or answered case, a second extension, or an empty reason.
+    Raises ExtensionRefused for a closed or answered case, a second extension, an empty reason, or an
+    `actor` who is not one of `approvers` (people.extension_approvers; None: not checked, decide did).
+    An extension after the deadline keeps the case's overdue record: the report counts it late.
     """
     reason = " ".join(reason.split())
     if not reason:
         raise ExtensionRefused("an extension needs a reason (it is recorded and shown to the consumer)")
-    new_due_at = calendar.due_at(case.received_at, settings.robot.extended_days)
+    new_due_at = calendar.due_at(
+        extension_start(case.received_at, case.reopened_at), settings.robot.extended_days
+    )
     refusal = extension_refusal(
-        case.state, case.extended_at, case.answered_at, case.closed_at, case.due_at, new_due_at, calendar
+        case.state,
+        case.extended_at,
+        case.answered_at,
+        case.closed_at,
+        case.due_at,
+        new_due_at,
+        calendar,
+        case.reopened_at,
     )
     if refusal:
         raise ExtensionRefused(f"case {case.number}: {refusal}")
+    if approvers is not None and approvers and actor.lower() not in approvers:
+        raise ExtensionRefused(
+            f"case {case.number}: {actor} is not in people.extension_approvers "
+            f"({', '.join(approvers)}): an extension is granted by their resolution (give --by ADDRESS)"
+        )
 
     old_due_at = case.due_at
+    late = old_due_at < now
+    if late and case.overdue_at is None:
+        case.overdue_at = now  # the breach stays in the record, whether or not the scan had flagged it
     case.due_at, case.extended_at, case.extension_reason = new_due_at, now, reason
     if case.state == CaseState.OVERDUE and new_due_at > now:
         case.state = CaseState.EXTENDED  # back in work; the state says it was extended
@@ -77,6 +97,7 @@ def extend_case(
                 f"deadline {calendar.local_date(old_due_at):%d.%m.%Y} -> "
                 f"{calendar.local_date(new_due_at):%d.%m.%Y} "
                 f"({settings.robot.extended_days} working days); reason: {reason}"
+                + ("; extended after the deadline" if late else "")
             ),
         )
     )

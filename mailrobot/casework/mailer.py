@@ -36,6 +36,10 @@ class Mailer:
     def staff_language(self) -> str:
         return self.settings.robot.default_language
 
+    def language_for(self, address: str) -> str:
+        """The language of staff mail to `address` ([people] languages, its group's, the default)."""
+        return self.settings.staff_language(address)
+
     def message_id(self, thread: str, kind: str) -> str:
         return make_message_id(self.settings.robot.secret or "", self.settings.mail_domain, thread, kind)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,10 @@ from mailrobot.casework.mailer import Mailer
 from mailrobot.casework.records import add_participant, case_attachments, files_not_kept, outgoing_files
 from mailrobot.mail.compose import Envelope
 from mailrobot.mail.parse import Attachment, Parsed
+from mailrobot.mail.render import Rendered
 from mailrobot.regulation.effects import (
     AskSpecialists,
+    HoldAnswer,
     RelayAnswer,
     RelaySpecialistAnswer,
     RouteCase,
@@ -30,18 +32,45 @@ from mailrobot.regulation.effects import (
 )
 from mailrobot.regulation.routing import pick_members
 from mailrobot.regulation.staff import Group, Staff
-from mailrobot.regulation.states import CaseState
+from mailrobot.regulation.states import CaseState, EventKind, MailKind
+from mailrobot.store.away import away_addresses
+from mailrobot.store.lookup import HELD_INTERIM
 from mailrobot.store.models import DONE_STATES, Case, Event, Message
 from mailrobot.store.numbering import next_value
 
 log = logging.getLogger(__name__)
 
+# What a route's request to specialists asks (the consumer's text and files follow it in the mail).
+ROUTE_QUESTION = {
+    "ru": "Просим подготовить разъяснение по обращению потребителя (правило маршрутизации «{rule}»). "
+    "Ответ получат операторы контакт-центра.",
+    "kk": "Тұтынушының өтініші бойынша түсініктеме дайындауды сұраймыз («{rule}» бағыттау ережесі). "
+    "Жауапты байланыс орталығының операторлары алады.",
+    "en": "Please prepare an explanation of the consumer's request (routing rule '{rule}'). "
+    "The contact center's operators get your answer.",
+}
+
+
+# (case, the final answer's text) -> the redacted summary (question, answer) stored on the case.
+Summarize = Callable[[Case, str], tuple[str, str]]
+# (session, the new case) -> up to three {"number", "question", "answer"}, the most alike first.
+Suggest = Callable[[Session, Case], list[dict[str, str]]]
+
 
 class CaseWork:
     """Carries out the staff-side effects: forwards, relayed answers, requests to specialists."""
 
-    def __init__(self, mailer: Mailer) -> None:
+    def __init__(
+        self,
+        mailer: Mailer,
+        summarize: Summarize | None = None,
+        suggest: Suggest | None = None,
+    ) -> None:
         self.mailer = mailer
+        # Given by the service (jobs.similar, a layer above): the answered case in a line, redacted; and
+        # the earlier answered cases most like a new one.  None: no summaries, no suggestions.
+        self.summarize = summarize
+        self.suggest = suggest
         self.settings = mailer.settings
         self.staff = Staff.from_settings(mailer.settings)
         self.language = mailer.staff_language
@@ -51,8 +80,8 @@ class CaseWork:
     def staff_envelope(self, case: Case, to: str, kind: str, parent: str | None = None) -> Envelope:
         return self.mailer.staff_envelope(case, to, kind, parent)
 
-    def commands_help(self) -> str:
-        language = self.mailer.renderer.resolve_language("forward", self.language)
+    def commands_help(self, language: str | None = None) -> str:
+        language = self.mailer.renderer.resolve_language("forward", language or self.language)
         template = self.mailer.renderer.environment.get_template(f"{language}/_commands_help.txt.j2")
         return template.render(organizations=", ".join(self.staff.organizations)).strip()
 
@@ -85,10 +114,16 @@ class CaseWork:
         files = outgoing_files(attachments)
         limit = self.mailer.settings.robot.max_attachment_bytes
         context = {"files_not_kept": files_not_kept(attachments, limit), **context}
-        rendered = self.mailer.renderer.render(template, self.language, context)
+        rendered: dict[str, Rendered] = {}  # each recipient reads staff mail in their own language
         for address in dict.fromkeys(to):
+            language = self.mailer.language_for(address)
+            if language not in rendered:
+                localized = context
+                if "commands_help" in context:
+                    localized = context | {"commands_help": self.commands_help(language)}
+                rendered[language] = self.mailer.renderer.render(template, language, localized)
             envelope = self.staff_envelope(case, address, token_kind or outbox_kind, parent)
-            self.mailer.queue(session, case, outbox_kind, envelope, rendered, now, files)
+            self.mailer.queue(session, case, outbox_kind, envelope, rendered[language], now, files)
 
     # -- routing ---------------------------------------------------------------------------------------
 
@@ -111,8 +146,12 @@ class CaseWork:
         )
         chosen: tuple[str, ...] = ()
         group = self.staff.groups.get(effect.group or "")
+        away = away_addresses(session, self.staff, self.mailer.calendar.local_date(now))
         if group is not None:
-            chosen = self.pick(session, group)
+            chosen = self.pick(session, group, away)
+            holder = self.holder_of_open_cases(group, effect.open_cases, away)
+            if holder is not None:  # one operator for one consumer, where the assignment picks one
+                chosen = (holder,)
             case.group, case.organization = group.name, group.organization
             if len(chosen) == 1:
                 case.assignee = chosen[0]
@@ -121,13 +160,44 @@ class CaseWork:
         heads = self.staff.heads if effect.copy_head else ()
         for head in heads:
             add_participant(case, head, "head", None, now)
-        self.send_staff(
-            session, case, "forward", (*chosen, *heads), "forward", self.context(case), now, attachments
-        )
+        open_cases = [{"number": n, "assignee": a or ""} for n, a in effect.open_cases]
+        context = self.context(case, open_cases=open_cases, similar=self.similar(session, case))
+        self.send_staff(session, case, "forward", (*chosen, *heads), "forward", context, now, attachments)
         if not chosen and not heads:
             log.warning("case %s: group %s has nobody to forward to", case.number, effect.group)
+        for target_name in effect.ask:
+            target = self.staff.resolve_ask_target(target_name)
+            if target is None:  # config.py checks routes.ask: only a reload race gets here
+                log.warning("case %s: routes.ask %r names no specialists", case.number, target_name)
+                continue
+            # In the operators' name: the one assigned, else the answer goes to the case's operators.
+            asker = chosen[0] if len(chosen) == 1 else None
+            question = ROUTE_QUESTION.get(self.language, ROUTE_QUESTION["ru"]).format(rule=effect.rule)
+            self.ask(session, case, AskSpecialists(target, question, asker), now, attachments, chosen)
 
-    def pick(self, session: Session, group: Group) -> tuple[str, ...]:
+    def holder_of_open_cases(
+        self, group: Group, open_cases: Sequence[tuple[str, str | None]], away: frozenset[str]
+    ) -> str | None:
+        """The operator who has the consumer's open cases, when the group assigns one member per case
+        (round_robin, least_open) and that operator is in it and not away."""
+        if group.assign == "everyone":
+            return None
+        for _number, assignee in open_cases:
+            if assignee and assignee in group.members and assignee not in away:
+                return assignee
+        return None
+
+    def similar(self, session: Session, case: Case) -> list[dict[str, str]]:
+        """Up to three earlier answered cases most like this one, redacted (issue 12 item 8)."""
+        if self.suggest is None:
+            return []
+        try:
+            return self.suggest(session, case)
+        except Exception:  # a suggestion is a help: the forward goes without it rather than not at all
+            log.exception("case %s: no suggestions for the forward", case.number)
+            return []
+
+    def pick(self, session: Session, group: Group, away: frozenset[str] = frozenset()) -> tuple[str, ...]:
         turn = next_value(session, f"rr:{group.name}") - 1 if group.assign == "round_robin" else 0
         open_cases: dict[str, int] = {}
         if group.assign == "least_open":
@@ -137,46 +207,88 @@ class CaseWork:
                 .group_by(Case.assignee)
             )
             open_cases = {assignee: count for assignee, count in rows}
-        return pick_members(group, turn, open_cases)
+        return pick_members(group, turn, open_cases, away)
 
     # -- answers ---------------------------------------------------------------------------------------
 
     def relay_answer(
         self, session: Session, row: Message, case: Case, effect: RelayAnswer, parsed: Parsed, now: datetime
     ) -> None:
-        """The answer to the consumer under the company's name; the case is answered."""
+        """The answer to the consumer under the company's name: the final one answers the case; an interim
+        one (#interim) has its own frame and leaves the case open, its deadline running."""
         text = self.without_staff_addresses(session, case, effect.text)
         language = case.language
-        rendered = self.mailer.renderer.render(
-            "answer",
-            language,
-            {
-                "case_number": case.number,
-                "answer_text": text,
-                "company_name": self.settings.company_name(language),
-                "requester_name": case.requester_name,
-                "subject": case.subject,
-            },
-        )
+        kind = MailKind.INTERIM if effect.interim else MailKind.ANSWER
+        context = {
+            "case_number": case.number,
+            "answer_text": text,
+            "company_name": self.settings.company_name(language),
+            "requester_name": case.requester_name,
+            "subject": case.subject,
+        }
+        if effect.interim:
+            context["due_at"] = case.due_at
+        rendered = self.mailer.renderer.render(kind, language, context)
         # A person's answer, relayed: not an automatic reply.
-        envelope = self.mailer.consumer_envelope(session, case, "answer", auto_submitted=None)
+        envelope = self.mailer.consumer_envelope(session, case, kind, auto_submitted=None)
         # The text alone, for the monthly report and the FAQ (answers.find_answers reads "answer" first).
         session.add(
             Event(
                 case=case,
                 at=now,
-                kind="answer",
+                kind=EventKind.INTERIM_ANSWER if effect.interim else EventKind.ANSWER,
                 actor=effect.author,
                 message=row,
                 detail=text,
             )
         )
         files = outgoing_files(parsed.attachments)
-        self.mailer.queue(session, case, "answer", envelope, rendered, now, files, note=text)
-        case.state, case.answered_at = CaseState.ANSWERED, now
+        self.mailer.queue(session, case, kind, envelope, rendered, now, files, note=text)
+        if not effect.interim:
+            case.state, case.answered_at = CaseState.ANSWERED, now
+            if self.summarize is not None:  # what the forwards of later cases show (issue 12 item 8)
+                summary = self.summarize(case, text)
+                case.summary_question, case.summary_answer = summary
+                case.summary_language = case.language
         if not case.assignee:
-            case.assignee = effect.author  # "everyone" mode: whoever answers first is responsible
-        log.info("case %s: answer of %s relayed to the consumer", case.number, effect.author)
+            case.assignee = effect.author.lower()  # one voice: whoever answers first is responsible
+        log.info("case %s: %s of %s relayed to the consumer", case.number, kind.value, effect.author)
+
+    def hold_answer(
+        self, session: Session, row: Message, case: Case, effect: HoldAnswer, parsed: Parsed, now: datetime
+    ) -> None:
+        """One voice: the answer goes back to its author with the answer already sent; #send sends it."""
+        detail = (HELD_INTERIM if effect.interim else "") + effect.text
+        session.add(
+            Event(
+                case=case, at=now, kind=EventKind.ANSWER_HELD, actor=effect.author, message=row, detail=detail
+            )
+        )
+        sent = session.execute(
+            select(Event.detail, Event.at)
+            .where(Event.case_id == case.id, Event.kind.in_((EventKind.ANSWER, EventKind.INTERIM_ANSWER)))
+            .order_by(Event.id.desc())
+            .limit(1)
+        ).first()
+        context = {
+            "case_number": case.number,
+            "assignee": effect.assignee,
+            "held_text": effect.text,
+            "sent_text": sent.detail if sent else "",
+            "sent_at": sent.at if sent else None,
+        }
+        self.send_staff(
+            session,
+            case,
+            MailKind.ANSWER_HELD,
+            (effect.author,),
+            MailKind.ANSWER_HELD,
+            context,
+            now,
+            parent=parsed.message_id,
+            token_kind="held",
+        )
+        log.info("case %s: answer of %s held (assignee %s)", case.number, effect.author, effect.assignee)
 
     def without_staff_addresses(self, session: Session, case: Case, text: str) -> str:
         """The consumer never sees a staff address: a signature's address becomes the feedback address."""
@@ -248,9 +360,18 @@ class CaseWork:
 
     # -- asking specialists ----------------------------------------------------------------------------
 
-    def ask(self, session: Session, case: Case, effect: AskSpecialists, now: datetime) -> None:
+    def ask(
+        self,
+        session: Session,
+        case: Case,
+        effect: AskSpecialists,
+        now: datetime,
+        files: Sequence[Attachment] | None = None,
+        operators: Sequence[str] = (),
+    ) -> None:
         """A request to a specialist group (per its assignment mode) or one address; they become
-        participants who answer to the asker."""
+        participants who answer to the asker (or, for a route's request, to the case's operators).
+        `files`: the consumer's (default: the case's first message's)."""
         target = effect.target
         group = self.staff.groups.get(target.group or "")
         if target.address:
@@ -267,14 +388,15 @@ class CaseWork:
                 case=case,
                 at=now,
                 kind="asked",
-                actor=effect.asked_by,
+                actor=effect.asked_by or "robot",
                 detail=f"to {', '.join(chosen) or '-'} ({organization or '-'}): {effect.question}",
             )
         )
         context = self.context(
             case,
             question=effect.question,
-            asked_by=effect.asked_by,
+            asked_by=effect.asked_by or ", ".join(operators) or "-",
             organization=self.staff.organization_name(organization, self.language),
         )
-        self.send_staff(session, case, "ask", chosen, "ask", context, now, case_attachments(session, case))
+        attachments = case_attachments(session, case) if files is None else files
+        self.send_staff(session, case, "ask", chosen, "ask", context, now, attachments)

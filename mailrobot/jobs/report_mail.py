@@ -27,7 +27,7 @@ from mailrobot.jobs.reports import (
     organization_name,
 )
 from mailrobot.mail.render import Rendered, Renderer
-from mailrobot.regulation.deadlines import late_by
+from mailrobot.regulation.deadlines import extended_after_deadline, late_by
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Case
 
@@ -63,14 +63,17 @@ def report_csv(
     rows = session.execute(
         select(
             Case.id, Case.number, Case.received_at, Case.category, Case.organization, Case.assignee,
-            Case.state, Case.due_at, Case.answered_at, Case.closed_at, Case.subject,
+            Case.state, Case.due_at, Case.answered_at, Case.closed_at, Case.subject, Case.extended_at,
+            Case.overdue_at,
         )
         .where(Case.received_at >= start, Case.received_at < end)
         .order_by(Case.received_at, Case.id)
     )  # fmt: skip
     local = calendar.zone
     for r in rows:
-        if r.answered_at is not None:
+        if extended_after_deadline(r.extended_at, r.overdue_at):  # late against the first deadline
+            on_time, late = no, late_by(calendar, r.overdue_at, r.extended_at) or 1
+        elif r.answered_at is not None:
             on_time = yes if r.answered_at <= r.due_at else no
             late = late_by(calendar, r.due_at, r.answered_at) if r.answered_at > r.due_at else 0
         elif r.closed_at is None and r.due_at < now:
@@ -128,6 +131,9 @@ def report_context(report: MonthlyReport, settings: Settings, language: str) -> 
             "on_time": report.on_time,
             "late": report.late,
             "pending": report.pending,
+            "extended_late": report.extended_late,
+            "reopened": report.reopened,
+            "interim": report.interim,
             "on_time_rate": None if rate is None else round(100 * rate),
             "median_hours": None if report.median_hours is None else round(report.median_hours, 1),
             "median_working_days": report.median_working_days,
@@ -151,6 +157,7 @@ def report_context(report: MonthlyReport, settings: Settings, language: str) -> 
                 "due_at": c.due_at,
                 "answered_at": c.answered_at,
                 "late_by": c.late_by,
+                "extended_late": c.extended_late,
             }
             for c in report.late_cases
         ],
@@ -199,6 +206,9 @@ def report_json(report: MonthlyReport) -> dict[str, Any]:
         "on_time": report.on_time,
         "late": report.late,
         "pending": report.pending,
+        "extended_late": report.extended_late,
+        "reopened": report.reopened,
+        "interim": report.interim,
         "on_time_rate": report.on_time_rate,
         "median_hours": report.median_hours,
         "median_working_days": report.median_working_days,

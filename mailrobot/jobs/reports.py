@@ -24,9 +24,10 @@ from mailrobot.jobs.answers import find_answers
 from mailrobot.jobs.faq_draft import Entry, Topic, draft_topics
 from mailrobot.jobs.redact import redact
 from mailrobot.mail.render import Renderer
-from mailrobot.regulation.deadlines import day_bounds, late_by
+from mailrobot.regulation.deadlines import day_bounds, extended_after_deadline, late_by
+from mailrobot.regulation.states import EventKind
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.models import Case
+from mailrobot.store.models import Case, Event
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class LateCase:
     due_at: datetime
     answered_at: datetime | None
     late_by: int  # working days
+    extended_late: bool = False  # "extended after the deadline": late against the first deadline
 
 
 @dataclass
@@ -112,6 +114,9 @@ class MonthlyReport:
     on_time: int = 0
     late: int = 0  # answered late, or unanswered past the deadline
     pending: int = 0  # unanswered, deadline still ahead
+    extended_late: int = 0  # extended after the deadline had passed: counted in `late` (4.3.9)
+    reopened: int = 0  # a follow-up (or #reopen) opened them again after an answer or closing
+    interim: int = 0  # cases that got an interim message (not an answer: not in `answered`)
     median_hours: float | None = None
     median_working_days: float | None = None
     by_category: list[Bar] = field(default_factory=list)
@@ -160,20 +165,35 @@ def build_report(
     start, end = month_bounds(calendar, month)
     in_month = and_(Case.received_at >= start, Case.received_at < end)
     unanswered = and_(Case.answered_at.is_(None), Case.closed_at.is_(None))
-    late = or_(Case.answered_at > Case.due_at, and_(unanswered, Case.due_at < now))
+    # An extension granted after the deadline does not make the case on time (4.3.9): late against the first.
+    extended_late = and_(
+        Case.extended_at.is_not(None), Case.overdue_at.is_not(None), Case.overdue_at <= Case.extended_at
+    )
+    late = or_(Case.answered_at > Case.due_at, and_(unanswered, Case.due_at < now), extended_late)
     report = MonthlyReport(month=month, generated_at=now)
 
     row = session.execute(
         select(
             func.count(),
             func.count(Case.answered_at),
-            func.sum(case((Case.answered_at <= Case.due_at, 1), else_=0)),
+            func.sum(case((and_(Case.answered_at <= Case.due_at, ~extended_late), 1), else_=0)),
             func.sum(case((late, 1), else_=0)),
-            func.sum(case((and_(unanswered, Case.due_at >= now), 1), else_=0)),
+            func.sum(case((and_(unanswered, Case.due_at >= now, ~extended_late), 1), else_=0)),
+            func.sum(case((extended_late, 1), else_=0)),
+            func.count(Case.reopened_at),
         ).where(in_month)
     ).one()
     report.received, report.answered = row[0], row[1]
     report.on_time, report.late, report.pending = row[2] or 0, row[3] or 0, row[4] or 0
+    report.extended_late, report.reopened = row[5] or 0, row[6] or 0
+    report.interim = (
+        session.scalar(
+            select(func.count(func.distinct(Event.case_id)))
+            .join(Case, Case.id == Event.case_id)
+            .where(in_month, Event.kind == EventKind.INTERIM_ANSWER)
+        )
+        or 0
+    )
     if not report.received:
         return report
 
@@ -199,16 +219,12 @@ def build_report(
     report.median_hours, report.median_working_days = median(hours), median(days)
 
     report.late_cases = [
-        LateCase(
-            number=c.number,
-            subject=redact(c.subject, language),
-            assignee=c.assignee or "",
-            due_at=c.due_at,
-            answered_at=c.answered_at,
-            late_by=late_by(calendar, c.due_at, c.answered_at or now),
-        )
+        _late_case(calendar, settings, c, language, now)
         for c in session.execute(
-            select(Case.number, Case.subject, Case.assignee, Case.due_at, Case.answered_at)
+            select(
+                Case.number, Case.subject, Case.assignee, Case.due_at, Case.answered_at, Case.received_at,
+                Case.extended_at, Case.overdue_at, Case.reopened_at,
+            )
             .where(in_month, late)
             .order_by(Case.due_at, Case.number)
             .limit(LATE_LIST_LIMIT)
@@ -216,6 +232,24 @@ def build_report(
     ]
     _top_questions(session, settings, renderer, report, in_month)
     return report
+
+
+def _late_case(calendar: WorkCalendar, settings: Settings, c: Any, language: str, now: datetime) -> LateCase:
+    """A late case; one extended after its deadline is late against its first deadline."""
+    extended = extended_after_deadline(c.extended_at, c.overdue_at)
+    due_at = c.due_at
+    if extended:
+        start = c.reopened_at if c.reopened_at and c.reopened_at <= c.overdue_at else c.received_at
+        due_at = calendar.due_at(start, settings.robot.answer_days)
+    return LateCase(
+        number=c.number,
+        subject=redact(c.subject, language),
+        assignee=c.assignee or "",
+        due_at=due_at,
+        answered_at=c.answered_at,
+        late_by=late_by(calendar, due_at, c.answered_at or (c.extended_at if extended else now)),
+        extended_late=extended,
+    )
 
 
 def organization_name(settings: Settings, code: str | None, language: str) -> str:

@@ -202,8 +202,8 @@ class Jobs:
                 "due_at": case.due_at,
                 "late_by": deadlines.late_by(self.calendar, case.due_at, now),
             }
-            rendered = self.renderer.render("overdue", self.settings.robot.default_language, context)
             for head in heads:
+                rendered = self._render("overdue", head, context)
                 # Reply-To the case's signed address: the head can answer the alert with a command (#grant).
                 self._queue(session, case, "overdue", head, rendered, now, case.number, reply_to=True)
                 mails += 1
@@ -236,8 +236,8 @@ class Jobs:
                 "created_at": row.created_at,
                 "error": row.last_error or "",
             }
-            rendered = self.renderer.render(DELIVERY_FAILED, self.settings.robot.default_language, context)
             for person in told:
+                rendered = self._render(DELIVERY_FAILED, person, context)
                 # Threaded on the failed mail, not the case: a "thanks" in reply must not reach the consumer.
                 self._queue(session, case, DELIVERY_FAILED, person, rendered, now, f"failed-{row.id}")
                 mails += 1
@@ -272,9 +272,7 @@ class Jobs:
                 cases = [c for c in cases if c.id in fresh]
                 if not cases or not is_mailable(person):
                     continue
-                rendered = self.renderer.render(
-                    "reminder", self.settings.robot.default_language, {"cases": [_listed(c) for c in cases]}
-                )
+                rendered = self._render("reminder", person, {"cases": [_listed(c) for c in cases]})
                 mail = self._queue(session, None, "reminder", person, rendered, now, f"reminder-{period}")
                 session.add_all(
                     Event(
@@ -349,8 +347,8 @@ class Jobs:
                 or 0,
                 "failed": failed,
             }
-            rendered = self.renderer.render("digest", self.settings.robot.default_language, context)
             for head in heads:
+                rendered = self._render("digest", head, context)
                 self._queue(session, None, "digest", head, rendered, now, f"digest-{period}")
             run.finished_at = now
             run.detail = f"{len(digest.open)} open, {len(digest.overdue)} overdue, {len(heads)} mails"
@@ -409,6 +407,10 @@ class Jobs:
         return len(recipients)
 
     # -- helpers ------------------------------------------------------------------------------------------
+
+    def _render(self, template: str, person: str, context: dict[str, Any]) -> Rendered:
+        """Staff mail in the recipient's language ([people] languages, their group's, the default)."""
+        return self.renderer.render(template, self.settings.staff_language(person), context)
 
     def _queue(
         self,

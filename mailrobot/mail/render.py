@@ -309,11 +309,33 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "requester_name": "",  # optional
         "extended_days": 14,  # optional, 14 by default
     },
+    # A case as staff get it: the fields every staff mail has, the consumer's other open cases, and up to
+    # three earlier answered cases most like it (redacted summaries: jobs.similar).
     "forward": {
         **_STAFF_CASE,
         "forwarded_by": "buhgalter@skes.example.kz",  # optional: the employee who forwarded the mail in
         # optional: attachments over robot.max_attachment_bytes, not kept
         "files_not_kept": [{"name": "Видео счётчика.mp4", "size": 52_428_800, "limit": 10_485_760}],
+        "open_cases": [{"number": "SKES-2026-000101", "assignee": "operator@skes.example.kz"}],
+        "similar": [
+            {"number": "SKES-2026-000087", "question": "Прошу сделать перерасчёт за февраль.",
+             "answer": "Перерасчёт выполнен, сумма будет в квитанции за март."},
+        ],
+    },
+    "interim": {
+        "case_number": "SKES-2026-000123",
+        "answer_text": "Здравствуйте! Запросили данные у АО «СКРЭК», ответим после их получения.",
+        "company_name": "ТОО «Севказэнергосбыт»",
+        "due_at": _DUE,  # the deadline still running
+        "requester_name": "",  # optional
+        "subject": "",  # optional: the consumer's subject
+    },
+    "answer_held": {
+        "case_number": "SKES-2026-000123",
+        "assignee": "operator@skes.example.kz",  # who answers for the case
+        "held_text": "Перерасчёт будет сделан в апреле.",
+        "sent_text": "Перерасчёт выполнен, сумма будет в квитанции за март.",  # "" when none was sent yet
+        "sent_at": _RECEIVED,  # None when none was sent yet
     },
     "reminder": {
         "cases": _sample_cases(),
@@ -362,6 +384,9 @@ _SAMPLES: dict[str, dict[str, Any]] = {
             "on_time": 24,
             "late": 3,
             "pending": 1,
+            "extended_late": 1,  # extended after the deadline: counted in "late" (4.3.9)
+            "reopened": 2,  # opened again by a follow-up or #reopen
+            "interim": 4,  # got an interim message (#interim), which is not an answer
             "on_time_rate": 89,  # percent, None when no case has a known outcome
             "median_hours": 26.5,  # None when nothing was answered
             "median_working_days": 1,
@@ -382,7 +407,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "late_cases": [
             {"number": "SKES-2026-000126", "subject": "Перерасчёт", "assignee": "", "due_at": _DUE,
-             "answered_at": None, "late_by": 2},
+             "answered_at": None, "late_by": 2, "extended_late": True},
         ],
         "late_total": 3,
         "faq_title": "Черновик раздела «Вопросы и ответы» за октябрь 2026 г.",
@@ -432,7 +457,8 @@ _SAMPLES: dict[str, dict[str, Any]] = {
 # Keys a caller may leave out (the templates use `default`); the rest of each sample is required.
 OPTIONAL_KEYS: dict[str, frozenset[str]] = {
     "answer": frozenset({"requester_name", "subject"}),
-    "forward": frozenset({"forwarded_by", "files_not_kept"}),
+    "interim": frozenset({"requester_name", "subject"}),
+    "forward": frozenset({"open_cases", "similar", "forwarded_by", "files_not_kept"}),
     "extension": frozenset({"requester_name", "extended_days"}),
     "reminder": frozenset({"operator_name"}),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailrobot.regulation.states import CaseState
+from mailrobot.regulation.states import DONE_STATES, CaseState
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,15 @@ class PendingExtension:
 
     reason: str
     by: str
+
+
+@dataclass(frozen=True)
+class HeldAnswer:
+    """An answer held for one voice to the consumer, waiting for its author's #send."""
+
+    author: str
+    text: str
+    interim: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,10 +55,21 @@ class CaseView:
     pending_extension: PendingExtension | None = None
     extended_due_at: datetime | None = None  # what the deadline becomes if the head extends it
     extension_refused: str | None = None  # why it cannot be extended (deadlines.extension_refusal)
+    assignee_away: bool = False  # the assignee is away (people.away, #away): nobody's answer is held
+    held: tuple[HeldAnswer, ...] = ()  # answers held for one voice and not sent since (#send sends them)
 
     @property
     def is_closed(self) -> bool:
         return self.state == CaseState.CLOSED
+
+    @property
+    def is_done(self) -> bool:
+        """Answered or closed: no answer is awaited, no deadline runs."""
+        return self.state in DONE_STATES
+
+    def held_answer(self, author: str) -> HeldAnswer | None:
+        author = author.lower()
+        return next((h for h in reversed(self.held) if h.author == author), None)
 
     def participant(self, address: str) -> ParticipantView | None:
         address = address.lower()

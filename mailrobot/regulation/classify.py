@@ -54,6 +54,8 @@ class Facts:
     webform_senders: frozenset[str] = frozenset()
     now: datetime | None = None
     spam: str | None = None  # why the filter in front of the mailbox says spam (regulation/spam.py)
+    # The requester's open cases (number, assignee), for the forward of a new one (issue 12 item 3).
+    open_cases: tuple[tuple[str, str | None], ...] = ()
 
     def role_of(self, sender: str) -> str | None:
         """The sender's role on the referenced case: the head by the config, else as a participant of the

@@ -4,13 +4,20 @@
     #ask ORG|ADDRESS TEXT a request to a specialist (regulation 4.3.7); the answer comes back to the asker
     #assign PERSON        a new responsible operator (address, or the part before @)
     #category NAME        the case's category (for the monthly report)
-    #close / #reopen
-    #extend REASON        operator: ask the head for an extension; head: extend now (4.3.9)
-    #grant / #deny [WHY]  head: resolve an operator's extension request
+    #assign me            take the case (the sender becomes its assignee)
+    #close / #reopen      #reopen opens an answered or closed case again, with a new deadline
+    #extend REASON        operator: ask for an extension; an extension approver: extend now (4.3.9)
+    #grant / #deny [WHY]  extension approvers: resolve an operator's extension request
+    #interim TEXT         an interim message to the consumer: the case stays open, the deadline runs
+    #send                 send the answer held for one voice (see below) unchanged
+    #away until DATE      no new cases until DATE (YYYY-MM-DD), colleagues' answers are not held
 
-A reply without commands is the answer: to the consumer from an operator or the head, to the operator who
-asked from a specialist (4.3.8).  A reply whose first line starts with "#word" is never relayed to the
-consumer, even when the word is misspelt: an internal remark must not reach the consumer by a typo.
+A reply without commands is the final answer: to the consumer from an operator or the head, to the
+case's operators from a specialist (4.3.8).  One voice to the consumer: once a case has an assignee,
+another operator's (or the head's) answer is held and mailed back to its author, unless the assignee is
+away.  A reply whose first line starts with "#word" is never relayed to the consumer, even when the word
+is misspelt: an internal remark must not reach the consumer by a typo; #interim and #send are the only
+commands whose text reaches the consumer.
 Pure: the effects are carried out by apply.py; each command is confirmed or refused by a short mail.
 """
 
@@ -20,6 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import date
 
 from mailrobot.regulation.caseview import CaseView
 from mailrobot.regulation.effects import (
@@ -30,10 +38,12 @@ from mailrobot.regulation.effects import (
     CloseCase,
     CommandReply,
     ExtendDeadline,
+    HoldAnswer,
     RelayAnswer,
     RelaySpecialistAnswer,
     ReopenCase,
     RequestExtension,
+    SetAway,
     SetCategory,
 )
 from mailrobot.regulation.staff import Staff
@@ -49,10 +59,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "extend": STAFF,
     "grant": frozenset({"head"}),
     "deny": frozenset({"head"}),
+    "interim": STAFF,
+    "send": STAFF,
+    "away": STAFF,
 }
 COMMANDS = tuple(ALLOWED)
 # Commands whose argument is free text: lines after the command block belong to the last of them.
-TEXT_COMMANDS = frozenset({"note", "ask", "extend", "deny"})
+TEXT_COMMANDS = frozenset({"note", "ask", "extend", "deny", "interim"})
 # Mail that asks staff for a decision, not for an answer: a plain reply to it is kept as a note, never sent to
 # the consumer (the head's "agreed" to an extension request must not become the consumer's answer).
 DECISION_MAIL_KINDS = frozenset({"extreq", "command"})
@@ -120,7 +133,7 @@ def decide_staff_reply(
         if role == "specialist":
             to = specialist_answer_recipients(case, sender, staff)
             return [RelaySpecialistAnswer(rest, sender, to)]
-        return [RelayAnswer(rest, sender)]
+        return [answer_or_hold(case, rest, sender)]
     takers = [i for i, c in enumerate(commands) if c.name in TEXT_COMMANDS]
     if rest and takers:
         last = commands[takers[-1]]
@@ -136,15 +149,31 @@ def decide_staff_reply(
     return effects
 
 
+def answer_or_hold(case: CaseView, text: str, sender: str, interim: bool = False) -> CaseEffect:
+    """One voice to the consumer: the answer goes out, unless the case has another assignee who is not
+    away; then it is held and goes back to its author (the first answer makes its author the assignee)."""
+    assignee = case.assignee
+    if assignee and assignee != sender.lower() and not case.assignee_away:
+        return HoldAnswer(text, sender, assignee, interim)
+    return RelayAnswer(text, sender, interim)
+
+
 def specialist_answer_recipients(case: CaseView, specialist: str, staff: Staff) -> tuple[str, ...]:
-    """Who gets a specialist's answer: the operator who asked; else the responsible operator; else the
-    case's operators; else the head."""
+    """Who gets a specialist's answer: always the case's operators (4.3.8), never the consumer or the
+    head: the operator who asked; else the responsible operator; else the case's operators; else the
+    operators of its group; else every operator (the head only when no operator is configured)."""
     participant = case.participant(specialist)
     if participant is not None and participant.asked_by:
         return (participant.asked_by,)
-    if case.assignee and case.assignee != specialist:
+    operators = case.operators()
+    if case.assignee and case.assignee != specialist and staff.role_of(case.assignee) == "operator":
         return (case.assignee,)
-    return case.operators() or staff.heads
+    if operators:
+        return operators
+    group = staff.groups.get(case.group or "")
+    if group is not None and group.role == "operator" and group.members:
+        return group.members
+    return staff.operator_members() or staff.heads
 
 
 def decide_command(
@@ -178,7 +207,7 @@ def decide_command(
             label = target.address or staff.organization_name(target.organization)
             return [AskSpecialists(target, question, sender), reply(True, "asked", target=label)]
         case "assign":
-            person = staff.resolve_person(arg)
+            person = sender.lower() if arg.strip().lower() in SELF else staff.resolve_person(arg)
             if person is None:
                 return [reply(False, "person_unknown", person=arg)]
             return [Assign(person, sender), reply(True, "assigned", person=person)]
@@ -192,13 +221,29 @@ def decide_command(
                 return [reply(False, "already_closed")]
             return [CloseCase(sender), reply(True, "closed")]
         case "reopen":
-            if not case.is_closed:
+            if not case.is_done:
                 return [reply(False, "not_closed")]
             return [ReopenCase(sender), reply(True, "reopened")]
+        case "interim":
+            if case.is_done:
+                return [reply(False, "interim_done")]
+            return [answer_or_hold(case, arg, sender, interim=True)]
+        case "send":
+            held = case.held_answer(sender)
+            if held is None:
+                return [reply(False, "nothing_held")]
+            return [RelayAnswer(held.text, sender, held.interim)]
+        case "away":
+            until = _away_until(arg)
+            if until is None:
+                return [reply(False, "away_date")]
+            return [SetAway(sender.lower(), until), reply(True, "away", until=until.strftime("%d.%m.%Y"))]
         case "extend":
             return _extend(command, role, sender, case, staff, reply)
         case "grant":
             pending = case.pending_extension
+            if not staff.may_extend(sender):
+                return [reply(False, "not_approver")]
             if case.extension_refused:
                 return [reply(False, "cannot_extend", why=case.extension_refused)]
             if pending is None:
@@ -210,6 +255,8 @@ def decide_command(
             ]
         case "deny":
             pending = case.pending_extension
+            if not staff.may_extend(sender):
+                return [reply(False, "not_approver")]
             if pending is None:
                 return [reply(False, "no_pending_extension")]
             return [
@@ -232,17 +279,33 @@ def _extend(
         return [reply(False, "cannot_extend", why=case.extension_refused)]
     if not command.argument:
         return [reply(False, "text_required")]  # the reason is recorded and shown to the consumer
-    if role == "head":
+    if role == "head" and staff.may_extend(sender):
         extended = reply(True, "extended", due_at=case.extended_due_at)
         return [ExtendDeadline(command.argument, sender), extended]
     if case.pending_extension is not None:
         return [reply(False, "extension_pending")]
-    if not staff.heads:
+    approvers = staff.approvers or staff.heads
+    if not approvers:
         return [reply(False, "no_head")]
     return [
-        RequestExtension(command.argument, sender, staff.heads),
+        RequestExtension(command.argument, sender, approvers),
         reply(True, "extension_requested"),
     ]
+
+
+_AWAY = re.compile(r"^(?:until|до|дейін)?\s*(\d{4})-(\d{2})-(\d{2})\s*(?:дейін)?$", re.IGNORECASE)
+SELF = frozenset({"me", "я", "мен", "меня"})  # `#assign me`
+
+
+def _away_until(text: str) -> date | None:
+    """ "until 2026-12-15" -> that date; None when there is no valid date."""
+    match = _AWAY.match(text.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
 
 
 def _orgs(staff: Staff) -> str:
@@ -288,6 +351,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_pending_extension": "Нет запроса на продление, ожидающего решения. "
         "Чтобы продлить срок, напишите #extend ПРИЧИНА.",
         "extension_denied": "В продлении срока отказано. {reason}",
+        "interim_done": "На обращение уже дан окончательный ответ или оно закрыто: промежуточный ответ "
+        "не отправлен.",
+        "nothing_held": "Нет Вашего задержанного ответа по этому обращению.",
+        "away_date": "Укажите дату: #away until ГГГГ-ММ-ДД.",
+        "away": "До {until} включительно новые обращения Вам не назначаются, ответы коллег по Вашим "
+        "обращениям не задерживаются.",
+        "not_approver": "Продлевать срок могут только лица из people.extension_approvers "
+        "(по резолюции руководителя предприятия); напишите #extend ПРИЧИНА, чтобы запросить продление.",
         "empty_reply": "В письме не найден текст ответа (после удаления цитаты и подписи): "
         "потребителю ничего не отправлено.",
         "rest_as_note": "Текст после команд сохранён как заметка; потребителю он не отправлен.",
@@ -324,6 +395,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_pending_extension": "Шешім күтіп тұрған ұзарту сұрауы жоқ. "
         "Мерзімді ұзарту үшін #extend СЕБЕБІ деп жазыңыз.",
         "extension_denied": "Мерзімді ұзартудан бас тартылды. {reason}",
+        "interim_done": "Өтінішке түпкілікті жауап берілген немесе ол жабылған: аралық жауап жіберілмеді.",
+        "nothing_held": "Бұл өтініш бойынша Сіздің тоқтатылған жауабыңыз жоқ.",
+        "away_date": "Күнді көрсетіңіз: #away until ЖЖЖЖ-АА-КК.",
+        "away": "{until} қоса алғанда Сізге жаңа өтініштер тағайындалмайды, әріптестердің Сіздің "
+        "өтініштеріңіз бойынша жауаптары тоқтатылмайды.",
+        "not_approver": "Мерзімді тек people.extension_approvers тізіміндегілер ұзарта алады "
+        "(кәсіпорын басшысының шешімімен); ұзартуды сұрау үшін #extend СЕБЕБІ деп жазыңыз.",
         "empty_reply": "Хатта жауап мәтіні табылмады (дәйексөз бен қолтаңба алынғаннан кейін): "
         "тұтынушыға ештеңе жіберілмеді.",
         "rest_as_note": "Пәрмендерден кейінгі мәтін ескертпе ретінде сақталды; тұтынушыға жіберілмеді.",
@@ -359,6 +437,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_pending_extension": "There is no extension request waiting for a decision. "
         "To extend the deadline, write #extend REASON.",
         "extension_denied": "The extension was denied. {reason}",
+        "interim_done": "The case is already answered or closed: no interim message was sent.",
+        "nothing_held": "There is no held answer of yours on this case.",
+        "away_date": "Give a date: #away until YYYY-MM-DD.",
+        "away": "Until {until} inclusive no new cases are assigned to you, and colleagues' answers to your "
+        "cases are not held.",
+        "not_approver": "Only people.extension_approvers extend a deadline (by the enterprise head's "
+        "resolution); write #extend REASON to ask for an extension.",
         "empty_reply": "No answer text was found in the mail (after removing the quote and signature): "
         "nothing was sent to the consumer.",
         "rest_as_note": "The text after the commands was kept as a note; it was not sent to the consumer.",

@@ -164,6 +164,20 @@ def build_digest(
 # -- extension -------------------------------------------------------------------------------------------
 
 
+def extension_start(received_at: datetime, reopened_at: datetime | None) -> datetime:
+    """What an extension's working days count from: the registration, or the reopening (4.3.9)."""
+    return reopened_at or received_at
+
+
+def extended_after_deadline(
+    extended_at: datetime | None, overdue_at: datetime | None, reopened_at: datetime | None = None
+) -> bool:
+    """An extension granted once the deadline had passed: the case stays late in the record (4.3.9)."""
+    if extended_at is None or overdue_at is None or overdue_at > extended_at:
+        return False
+    return reopened_at is None or overdue_at >= reopened_at
+
+
 def extension_refusal(
     state: str,
     extended_at: datetime | None,
@@ -172,13 +186,15 @@ def extension_refusal(
     due_at: datetime,
     new_due_at: datetime,
     calendar: WorkCalendar,
+    reopened_at: datetime | None = None,
 ) -> str | None:
-    """Why the deadline of a case cannot be extended, or None when it can (4.3.9: once, to 14 days)."""
-    if state == CaseState.CLOSED or closed_at is not None:
+    """Why the deadline of a case cannot be extended, or None when it can (4.3.9: once, to 14 days; a
+    reopened case once more, counted from its reopening)."""
+    if state == CaseState.CLOSED or (closed_at is not None and state != CaseState.REOPENED):
         return "the case is closed; reopen it before extending its deadline"
-    if state == CaseState.ANSWERED or answered_at is not None:
+    if state == CaseState.ANSWERED or (answered_at is not None and state != CaseState.REOPENED):
         return "the case is already answered; there is no deadline left to extend"
-    if extended_at is not None:
+    if extended_at is not None and (reopened_at is None or extended_at >= reopened_at):
         return f"the deadline was already extended on {calendar.local_date(extended_at):%d.%m.%Y}"
     if new_due_at <= due_at:
         return (

@@ -12,7 +12,15 @@ from mailrobot.mail.parse import Attachment, Parsed
 from mailrobot.mail.quotes import strip_reply
 from mailrobot.regulation.classify import Facts, Kind, Verdict
 from mailrobot.regulation.commands import decide_staff_reply
-from mailrobot.regulation.effects import AddEvent, CaseEffect, OnCase, ReportRefusal, RouteCase, TellStaff
+from mailrobot.regulation.effects import (
+    AddEvent,
+    CaseEffect,
+    OnCase,
+    ReopenCase,
+    ReportRefusal,
+    RouteCase,
+    TellStaff,
+)
 from mailrobot.regulation.routing import Mail, Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 
@@ -135,7 +143,7 @@ def _register(
 ) -> list[Effect]:
     effects: list[Effect] = [RecordMessage(MessageStatus.CASE, reason), register]
     effects.append(_notice_or_skip(register.requester, notice, facts, policy))
-    route = _route(register, parsed, policy)
+    route = _route(register, parsed, policy, facts.open_cases)
     if route is not None:
         effects.append(route)
     return effects
@@ -153,14 +161,19 @@ def routing_mail(register: RegisterCase, parsed: Parsed) -> Mail:
     )
 
 
-def _route(register: RegisterCase, parsed: Parsed, policy: Policy) -> RouteCase | None:
+def _route(
+    register: RegisterCase,
+    parsed: Parsed,
+    policy: Policy,
+    open_cases: tuple[tuple[str, str | None], ...] = (),
+) -> RouteCase | None:
     routing = policy.routing
     if routing is None:
         return None
     route = routing.route(routing_mail(register, parsed))
     if route.group is None and not routing.copy_head:
         return None
-    return RouteCase(route.rule, route.group, route.why, routing.copy_head)
+    return RouteCase(route.rule, route.group, route.why, routing.copy_head, route.ask, open_cases)
 
 
 def _followup(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
@@ -190,6 +203,9 @@ def _followup(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) ->
         OnCase(case.id, case.number),
         AddEvent(EventKind.FOLLOWUP, text[:BODY_LIMIT], parsed.from_addr),
     ]
+    if case.is_done:
+        # Not satisfied with the answer, or writing again after closing: the case waits for an answer again.
+        effects.append(ReopenCase(parsed.from_addr))
     to = _followup_recipients(facts)
     if to:
         effects.append(TellStaff(text[:BODY_LIMIT], parsed.from_addr, to))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from mailrobot.regulation.staff import AskTarget
@@ -29,6 +30,8 @@ class RouteCase:
     group: str | None
     why: str
     copy_head: bool = False
+    ask: tuple[str, ...] = ()  # specialists asked at once in the operators' name (routes.ask)
+    open_cases: tuple[tuple[str, str | None], ...] = ()  # the consumer's open cases: (number, assignee)
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,31 @@ class AddEvent:
 
 @dataclass(frozen=True)
 class RelayAnswer:
-    """The answer of an operator (or the head) to the consumer, under the company's name."""
+    """The answer of an operator (or the head) to the consumer, under the company's name; an interim one
+    (#interim) leaves the case open with its deadline running."""
 
     text: str
     author: str
+    interim: bool = False
+
+
+@dataclass(frozen=True)
+class HoldAnswer:
+    """One voice to the consumer: another operator's answer to a case with an assignee is not relayed; it
+    goes back to its author with the answer already sent (#send sends it, #assign me takes the case)."""
+
+    text: str
+    author: str
+    assignee: str
+    interim: bool = False
+
+
+@dataclass(frozen=True)
+class SetAway:
+    """`#away until DATE`: no new cases for `address` until the end of that day (a past day: back)."""
+
+    address: str
+    until: date
 
 
 @dataclass(frozen=True)
@@ -68,7 +92,7 @@ class TellStaff:
 class AskSpecialists:
     target: AskTarget
     question: str
-    asked_by: str
+    asked_by: str | None  # None: a route asked in the name of the case's operators (routes.ask)
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,9 @@ class CloseCase:
 
 @dataclass(frozen=True)
 class ReopenCase:
+    """Open an answered or closed case again (a consumer's follow-up, or #reopen): state reopened, a new
+    deadline of robot.answer_days working days from now."""
+
     by: str
 
 
@@ -135,6 +162,8 @@ CaseEffect = (
     | RouteCase
     | AddEvent
     | RelayAnswer
+    | HoldAnswer
+    | SetAway
     | RelaySpecialistAnswer
     | TellStaff
     | AskSpecialists

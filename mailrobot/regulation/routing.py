@@ -56,6 +56,7 @@ class Rule:
     name: str
     group: str
     keywords: tuple[str, ...] = ()
+    ask: tuple[str, ...] = ()  # specialists asked at once, in the operators' name (4.3.7)
     subject_regex: re.Pattern[str] | None = None
     body_regex: re.Pattern[str] | None = None
     senders: tuple[str, ...] = ()
@@ -77,6 +78,7 @@ class Rule:
             senders=tuple(s.lower() for s in route.senders),
             recipients=tuple(r.lower() for r in route.recipients),
             languages=tuple(lang.lower() for lang in route.languages),
+            ask=tuple(route.ask),
         )
 
     def check(self, mail: Mail) -> tuple[bool, str]:
@@ -123,6 +125,7 @@ class Route:
     rule: str
     group: str | None  # None: no groups configured, nobody to forward to
     why: str
+    ask: tuple[str, ...] = ()  # specialist groups or organizations asked at once, in the operators' name
 
 
 @dataclass(frozen=True)
@@ -156,16 +159,19 @@ class Routing:
         for rule in self.rules:
             matched, why = rule.check(mail)
             if matched:
-                return Route(rule.name, rule.group, why)
+                return Route(rule.name, rule.group, why, rule.ask)
         if self.default_group:
             return Route(DEFAULT_RULE, self.default_group, "no rule matched: routing.default_group")
         return Route(DEFAULT_RULE, None, "no groups configured: nobody to forward to")
 
 
-def pick_members(group: Group, turn: int, open_cases: Mapping[str, int]) -> tuple[str, ...]:
+def pick_members(
+    group: Group, turn: int, open_cases: Mapping[str, int], away: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
     """Who in `group` gets a case: everyone; the member whose turn it is (`turn` counts the group's cases
-    so far); or the member with the fewest open cases (config order breaks ties)."""
-    members = group.members
+    so far); or the member with the fewest open cases (config order breaks ties).  Members `away` get no
+    new cases, unless all of them are away."""
+    members = tuple(m for m in group.members if m not in away) or group.members
     if not members:
         return ()
     if group.assign == "round_robin":

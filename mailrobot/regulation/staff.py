@@ -53,6 +53,10 @@ class Staff:
     heads: tuple[str, ...] = ()
     groups: Mapping[str, Group] = field(default_factory=dict)
     organizations: Mapping[str, Organization] = field(default_factory=dict)
+    approvers: tuple[str, ...] = ()  # who grants extensions (4.3.9); empty: the heads
+    languages: Mapping[str, str] = field(default_factory=dict)  # address -> language of staff mail
+    default_language: str = "ru"
+    away: frozenset[str] = frozenset()  # operators away by the config (people.away)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Staff:
@@ -64,12 +68,36 @@ class Staff:
             key: Organization(key, o.name, MappingProxyType(dict(o.names)), tuple(o.domains))
             for key, o in settings.organizations.items()
         }
-        return cls(tuple(settings.people.head), MappingProxyType(groups), MappingProxyType(organizations))
+        languages = {m: settings.staff_language(m) for g in settings.groups.values() for m in g.members}
+        languages.update(settings.people.languages)
+        return cls(
+            tuple(settings.people.head),
+            MappingProxyType(groups),
+            MappingProxyType(organizations),
+            tuple(settings.people.approvers),
+            MappingProxyType(languages),
+            settings.robot.default_language,
+            frozenset(settings.people.away),
+        )
+
+    def language_of(self, address: str) -> str:
+        """The language staff mail to `address` is written in (people.languages, its group's, default)."""
+        return self.languages.get(address.lower(), self.default_language)
+
+    def may_extend(self, address: str) -> bool:
+        """Whether `address` grants extensions by its own resolution (people.extension_approvers)."""
+        return address.lower() in (self.approvers or self.heads)
+
+    def operator_members(self) -> tuple[str, ...]:
+        """Every operator by the config, in config order."""
+        found = [m for g in self.groups.values() if g.role == "operator" for m in g.members]
+        return tuple(dict.fromkeys(found))
 
     def role_of(self, address: str) -> str | None:
-        """The address's role by the config: head first, then operator, then specialist; None: not staff."""
+        """The address's role by the config: head first (an extension approver acts as one), then operator,
+        then specialist; None: not staff."""
         address = address.lower()
-        if address in self.heads:
+        if address in self.heads or address in self.approvers:
             return "head"
         for role in ("operator", "specialist"):
             if any(address in g.members for g in self.groups.values() if g.role == role):
@@ -85,7 +113,8 @@ class Staff:
 
     @property
     def addresses(self) -> frozenset[str]:
-        return frozenset(self.heads) | {m for g in self.groups.values() for m in g.members}
+        members = {m for g in self.groups.values() for m in g.members}
+        return frozenset(self.heads) | frozenset(self.approvers) | members
 
     def organization_name(self, key: str | None, language: str = "ru") -> str:
         org = self.organizations.get(key or "")

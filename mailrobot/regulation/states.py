@@ -62,10 +62,12 @@ class MailKind(StrEnum):
     DIGEST = "digest"
     REPORT = "report"
     DELIVERY_FAILED = "delivery_failed"  # a mail of the case failed for good: its operators are told
+    INTERIM = "interim"  # an interim message to the consumer: the case stays open, the deadline runs
+    ANSWER_HELD = "answer_held"  # a held answer, back to its author with the answer already sent
 
 
 # Mail to consumers: a token from one of these never makes its sender staff.
-CONSUMER_MAIL_KINDS = frozenset({MailKind.NOTICE, MailKind.ANSWER, MailKind.EXTENSION})
+CONSUMER_MAIL_KINDS = frozenset({MailKind.NOTICE, MailKind.ANSWER, MailKind.EXTENSION, MailKind.INTERIM})
 
 
 class EventKind(StrEnum):
@@ -93,6 +95,9 @@ class EventKind(StrEnum):
     EXTENSION_NOTICE_SKIPPED = "extension_notice_skipped"
     OVERDUE = "overdue"
     REMINDER_QUEUED = "reminder_queued"
+    INTERIM_ANSWER = "interim_answer"  # an interim message to the consumer (#interim): not the final answer
+    ANSWER_HELD = "answer_held"  # a second voice's answer, held and returned to its author (#send sends it)
+    REPORT_PUBLISHED = "report_published"  # the head's #publish sent the monthly report to PR (4.3.11)
     MESSAGE_ID_REUSED = "message_id_reused"  # the mail's Message-ID was seen before, with other content
     ARRIVAL_UNKNOWN = "arrival_unknown"  # no INTERNALDATE: the deadline counts from processing time
     RELEASED = "released"  # the head released a mail filed as spam: it became this case

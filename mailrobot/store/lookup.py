@@ -17,16 +17,21 @@ from mailrobot.config import Settings
 from mailrobot.mail.forwarded import find_forwarded, webform_consumer
 from mailrobot.mail.parse import Parsed
 from mailrobot.mail.tokens import canonical_number, case_number_pattern
-from mailrobot.regulation.caseview import CaseView, ParticipantView, PendingExtension
+from mailrobot.regulation.caseview import CaseView, HeldAnswer, ParticipantView, PendingExtension
 from mailrobot.regulation.classify import Facts
-from mailrobot.regulation.deadlines import extension_refusal
+from mailrobot.regulation.deadlines import extension_refusal, extension_start
 from mailrobot.regulation.spam import SpamPolicy, spam_reason
 from mailrobot.regulation.staff import Staff
+from mailrobot.regulation.states import DONE_STATES, EventKind
 from mailrobot.regulation.trust import find_reference
 from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.away import away_addresses
 from mailrobot.store.models import Case, Event, Participant
 from mailrobot.store.queue import DAY, notices_sent_since
 
+# An interim answer held: its event's detail starts so (the rest is the text).
+HELD_INTERIM = "#interim\n"
+_ANSWER_KINDS = (EventKind.ANSWER, EventKind.INTERIM_ANSWER, EventKind.ANSWER_HELD)
 # The timeline kinds that open or settle an operator's extension request.
 _EXTENSION_KINDS = ("extension_requested", "extended", "extension_denied")
 
@@ -54,7 +59,7 @@ class Lookup:
         """
         settings = self.settings
         refs = find_reference(parsed, settings.robot.keys, settings.smtp.from_address, self.case_pattern)
-        case = load_case(session, refs.found.number, self.calendar, settings) if refs.found else None
+        case = load_case(session, refs.found.number, self.calendar, settings, now) if refs.found else None
         sender = parsed.from_addr
         forwarded = None
         if self.staff.is_staff(sender) and not (refs.found and refs.found.signed):
@@ -67,6 +72,9 @@ class Lookup:
         requester = forwarded.sender if forwarded else webform[0] if webform else sender
         if requester and requester not in notices:
             notices[requester] = notices_sent_since(session, {requester}, now - DAY).get(requester, 0)
+        open_cases: tuple[tuple[str, str | None], ...] = ()
+        if case is None and requester:
+            open_cases = open_cases_of(session, requester)
         return replace(
             base,
             notices_to_sender_today=notices.get(requester, 0),
@@ -80,6 +88,7 @@ class Lookup:
             webform_senders=self.webform_senders,
             now=now,
             spam=spam_reason(parsed, self.spam_policy),
+            open_cases=open_cases,
         )
 
 
@@ -93,7 +102,43 @@ def find_case(session: Session, number: str) -> Case | None:
     return case
 
 
-def load_case(session: Session, number: str, calendar: WorkCalendar, settings: Settings) -> CaseView | None:
+OPEN_CASES_SHOWN = 10  # of a consumer's open cases, named in the forward of their new one
+
+
+def open_cases_of(session: Session, requester: str) -> tuple[tuple[str, str | None], ...]:
+    """The requester's open cases, newest first: (number, assignee)."""
+    rows = session.execute(
+        select(Case.number, Case.assignee)
+        .where(Case.requester == requester, Case.state.not_in(tuple(DONE_STATES)))
+        .order_by(Case.id.desc())
+        .limit(OPEN_CASES_SHOWN)
+    )
+    return tuple((number, assignee) for number, assignee in rows)
+
+
+def held_answers(session: Session, case_id: int) -> tuple[HeldAnswer, ...]:
+    """The answers held for one voice whose authors have not had an answer relayed since."""
+    held: dict[str, HeldAnswer] = {}
+    for kind, actor, detail in session.execute(
+        select(Event.kind, Event.actor, Event.detail)
+        .where(Event.case_id == case_id, Event.kind.in_(_ANSWER_KINDS))
+        .order_by(Event.id)
+    ):
+        if kind == EventKind.ANSWER_HELD:
+            interim = detail.startswith(HELD_INTERIM)
+            held[actor] = HeldAnswer(actor, detail.removeprefix(HELD_INTERIM), interim)
+        else:
+            held.pop(actor, None)
+    return tuple(held.values())
+
+
+def load_case(
+    session: Session,
+    number: str,
+    calendar: WorkCalendar,
+    settings: Settings,
+    now: datetime | None = None,
+) -> CaseView | None:
     """A snapshot of case `number` for classification and decisions, None when there is no such case."""
     case = find_case(session, number)
     if case is None:
@@ -113,9 +158,18 @@ def load_case(session: Session, number: str, calendar: WorkCalendar, settings: S
     pending = (
         PendingExtension(last.detail, last.actor) if last and last.kind == "extension_requested" else None
     )
-    extended_due_at = calendar.due_at(case.received_at, settings.robot.extended_days)
+    extended_due_at = calendar.due_at(
+        extension_start(case.received_at, case.reopened_at), settings.robot.extended_days
+    )
     refused = extension_refusal(
-        case.state, case.extended_at, case.answered_at, case.closed_at, case.due_at, extended_due_at, calendar
+        case.state,
+        case.extended_at,
+        case.answered_at,
+        case.closed_at,
+        case.due_at,
+        extended_due_at,
+        calendar,
+        case.reopened_at,
     )
     return CaseView(
         id=case.id,
@@ -137,4 +191,8 @@ def load_case(session: Session, number: str, calendar: WorkCalendar, settings: S
         pending_extension=pending,
         extended_due_at=extended_due_at,
         extension_refused=refused,
+        assignee_away=bool(case.assignee)
+        and now is not None
+        and case.assignee in away_addresses(session, Staff.from_settings(settings), calendar.local_date(now)),
+        held=held_answers(session, case.id),
     )

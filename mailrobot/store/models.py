@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -137,6 +138,13 @@ class Case(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A follow-up to an answered or closed case (or #reopen) opened it again; its deadline counts from here
+    # (set when it happens; kept, so the report can count reopened cases)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The answered case in a line, redacted (jobs.similar.summarize): what the forward of a new case shows.
+    summary_question: Mapped[str | None] = deferred(mapped_column(Text))
+    summary_answer: Mapped[str | None] = deferred(mapped_column(Text))
+    summary_language: Mapped[str | None] = mapped_column(String(8))
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", foreign_keys=[Message.case_id])
     events: Mapped[list[Event]] = relationship(back_populates="case", order_by="Event.id")
@@ -252,6 +260,17 @@ class Participant(Base):
     case: Mapped[Case] = relationship(back_populates="participants")
 
     __table_args__ = (UniqueConstraint("case_id", "address", name="uq_participants_case_address"),)
+
+
+class StaffAway(Base):
+    """An operator away until a date (`#away until YYYY-MM-DD`): no new cases, colleagues' answers relayed."""
+
+    __tablename__ = "staff_away"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    until: Mapped[date] = mapped_column(Date)
+    set_by: Mapped[str] = mapped_column(String(320))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Notification(Base):

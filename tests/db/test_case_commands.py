@@ -65,7 +65,7 @@ def test_close_and_reopen(world: World) -> None:
     assert "уже закрыто" in confirmation(world, OP1)
     world.deliver_one(reply(fwd, OP2, "#reopen"))
     case = world.case(number)
-    assert case.state == "new" and case.closed_at is None
+    assert case.state == "reopened" and case.closed_at is None and case.reopened_at is not None
     assert "снова открыто" in confirmation(world, OP2)
     assert [k for k in world.kinds(number) if k in ("closed", "reopened")] == ["closed", "reopened"]
 
@@ -128,8 +128,8 @@ def test_the_heads_own_extend(world: World) -> None:
 
 
 def test_specialist_may_only_note(world: World) -> None:
-    number, _fwd = open_case(world, body="Нет света с утра.")  # routed to the grid company
-    fwd = world.last("forward", GRID)
+    number, _fwd = open_case(world, body="Нет света с утра.")  # the grid company is asked at once
+    fwd = world.last("ask", GRID)
     world.deliver_one(reply(fwd, GRID, "#close"))
     assert world.case(number).state == "new"
     assert "недоступна для роли «specialist»" in confirmation(world, GRID)

@@ -61,13 +61,19 @@ def test_a_new_case_is_forwarded_to_the_operators_with_a_signed_reply_address(wo
     assert routed == ["rule default -> group operators: no rule matched: routing.default_group"]
 
 
-def test_a_rule_sends_an_outage_to_the_grid_company(world: World) -> None:
+def test_a_rule_sends_an_outage_to_the_operators_and_asks_the_grid_company(world: World) -> None:
     number, fwd = open_case(world, body="Третий день нет света в доме.", subject="Электричество")
-    assert fwd.recipient == GRID  # type: ignore[attr-defined]
-    assert world.case(number).organization == "grid"
-    assert world.participants(number) == {GRID: ("specialist", None)}
+    assert fwd.recipient == OP1  # type: ignore[attr-defined]
+    assert world.case(number).organization == "skes"
+    assert world.participants(number) == {
+        OP1: ("operator", None),
+        OP2: ("operator", None),
+        GRID: ("specialist", None),
+    }
+    ask = world.last("ask", GRID)
+    assert "Третий день нет света" in ask.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert any(
-        d.startswith("rule outage -> group grid: keyword 'нет света' in body")
+        d.startswith("rule outage -> group operators: keyword 'нет света' in body")
         for _k, _a, d in world.events(number)
     )
 
@@ -188,6 +194,8 @@ def test_a_follow_up_long_after_closing_opens_a_linked_case(world: World) -> Non
     world.now += timedelta(days=10)
     recent = world.deliver_one(reply(notice, CONSUMER, "Спасибо!", to="feedback@example.kz"))
     assert (recent.status, recent.case_number) == ("followup", number)
+    assert world.case(number).state == "reopened"  # a follow-up to a closed case reopens it (issue 12.3)
+    world.deliver_one(reply(fwd, OP1, "#close"))
     world.now += timedelta(days=31)
     late = world.deliver_one(reply(notice, CONSUMER, "Опять неверные показания.", to="feedback@example.kz"))
     assert late.status == "case" and late.case_number != number
@@ -231,7 +239,7 @@ def test_forwarded_in_inline_routes_on_the_original(world: World) -> None:
     )
     outcome = world.deliver_one(mail(OP1, forward, "Fwd: Свет"))
     case = world.case(outcome.case_number)
-    assert (case.requester, case.forwarded_by, case.group) == ("erzhan@mail.ru", OP1, "grid")
+    assert (case.requester, case.forwarded_by, case.group) == ("erzhan@mail.ru", OP1, "operators")
     assert case.body == "Второй день отключили свет на ул. Абая."
     assert world.last("notice").recipient == "erzhan@mail.ru"  # type: ignore[attr-defined]
 

@@ -37,7 +37,8 @@ def contact_center(
     operators_assign: str = "everyone", copy_head: bool = False, **extra: Any
 ) -> dict[str, Any]:
     """The config sections of a contact center: the head, SKES operators, two subsidiaries' specialists,
-    a rule that sends outages to the grid company and one that sends heating to the heat company."""
+    a rule that sends outages to the operators and asks the grid company at once, and one that does the
+    same for heating with the heat company."""
     sections: dict[str, Any] = {
         "people": {"head": [HEAD]},
         "organizations": ORGANIZATIONS,
@@ -47,8 +48,13 @@ def contact_center(
             "heat": {"organization": "heat", "role": "specialist", "members": [HEAT]},
         },
         "routes": [
-            {"name": "outage", "group": "grid", "keywords": ["нет света", "отключили свет", "жарық жоқ"]},
-            {"name": "heating", "group": "heat", "subject_regex": r"отоплени|батаре"},
+            {
+                "name": "outage",
+                "group": "operators",
+                "ask": ["grid"],
+                "keywords": ["нет света", "отключили свет", "жарық жоқ"],
+            },
+            {"name": "heating", "group": "operators", "ask": ["heat"], "subject_regex": r"отоплени|батаре"},
         ],
         "routing": {"default_group": "operators", "copy_head": copy_head},
     }

@@ -64,7 +64,7 @@ def test_a_misspelt_command_is_refused_not_relayed(staff: Staff) -> None:
     ],
 )
 def test_refusals(staff: Staff, role: str, text: str, message: str) -> None:
-    [refusal] = decide_staff_reply(role, OP1, CASE, text, staff)
+    [refusal] = decide_staff_reply(role, HEAD if role == "head" else OP1, CASE, text, staff)
     assert isinstance(refusal, CommandReply) and not refusal.ok and refusal.message == message
 
 

@@ -24,7 +24,8 @@ from mailrobot.mail.render import (
 
 LANGUAGES = ("ru", "kk", "en")
 MAILS = tuple(mail_names())
-CONSUMER_MAILS = ("notice", "answer", "extension")  # these have an HTML part; staff mail is plain text
+# Consumer mail has an HTML part; staff mail is plain text.
+CONSUMER_MAILS = ("notice", "answer", "extension", "interim")
 HTML_MAILS = (*CONSUMER_MAILS, "monthly_report")  # and the monthly report, for its chart
 
 

@@ -28,10 +28,10 @@ def routing(tmp_path: Path) -> Routing:
 
 def test_first_matching_rule_wins_and_says_why(routing: Routing) -> None:
     route = routing.route(_mail("Нет света", "С утра нет света в доме, и батареи холодные"))
-    assert (route.rule, route.group) == ("outage", "grid")
+    assert (route.rule, route.group, route.ask) == ("outage", "operators", ("grid",))
     assert route.why == "keyword 'нет света' in subject"
     heating = routing.route(_mail("Холодные батареи", "Отопление не работает"))
-    assert (heating.rule, heating.group) == ("heating", "heat")
+    assert (heating.rule, heating.group, heating.ask) == ("heating", "operators", ("heat",))
     assert "subject matches /отоплени|батаре/" in heating.why
 
 
@@ -84,18 +84,27 @@ def test_every_condition_of_a_rule_must_hold(tmp_path: Path) -> None:
     data = settings_dict(tmp_path)
     data.update(
         contact_center(
-            routes=[{"name": "kk-outage", "group": "grid", "keywords": ["жарық"], "languages": ["kk"]}]
+            routes=[
+                {
+                    "name": "kk-outage",
+                    "group": "operators",
+                    "ask": ["grid"],
+                    "keywords": ["жарық"],
+                    "languages": ["kk"],
+                }
+            ]
         )
     )
     routing = Routing.from_settings(parse_settings(data))
-    assert routing.route(_mail("жарық жоқ", language="kk")).group == "grid"
+    route = routing.route(_mail("жарық жоқ", language="kk"))
+    assert (route.group, route.ask) == ("operators", ("grid",))
     miss = routing.explain(_mail("жарық жоқ", language="ru"))
     assert miss[0][1] is False and "language ru is not one of ['kk']" in miss[0][2]
 
 
 def test_a_bad_regex_is_a_config_error(tmp_path: Path) -> None:
     data = settings_dict(tmp_path)
-    data.update(contact_center(routes=[{"name": "bad", "group": "grid", "body_regex": "(unclosed"}]))
+    data.update(contact_center(routes=[{"name": "bad", "group": "operators", "body_regex": "(unclosed"}]))
     with pytest.raises(ConfigError, match=r"routes\.0\.body_regex: not a valid regular expression"):
         parse_settings(data)
 
@@ -151,10 +160,10 @@ def test_routes_test_cli_explains_the_choice(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["routes", "test", str(eml), "--config", str(config)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert " 1. outage -> grid: MATCH (first: wins): keyword 'отключили свет' in body" in lines
-    assert any(line.startswith(" 2. heating -> heat: no: subject does not match") for line in lines)
-    assert "result:     rule outage -> group grid (keyword 'отключили свет' in body)" in lines
-    assert f"members:    {GRID} (assign everyone)" in lines
+    assert " 1. outage -> operators: MATCH (first: wins): keyword 'отключили свет' in body" in lines
+    assert any(line.startswith(" 2. heating -> operators: no: subject does not match") for line in lines)
+    assert "result:     rule outage -> group operators (keyword 'отключили свет' in body)" in lines
+    assert f"members:    {OP1}, {OP2} (assign everyone)" in lines
     assert f"copied to:  {HEAD} (routing.copy_head)" in lines
 
 
@@ -172,4 +181,4 @@ def test_routes_test_cli_routes_a_forward_as_its_original(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert f"forwarded in by {OP1}" in result.output
     assert "from:       erzhan@mail.ru" in result.output
-    assert "result:     rule heating -> group heat" in result.output
+    assert "result:     rule heating -> group operators" in result.output
