@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from mailrobot.mail.parse import Attachment, Parsed, Unparseable, parse_message
-from mailrobot.mail.quotes import SEPARATOR, header_block
+from mailrobot.mail.reply_headers import SEPARATOR, header_block
 
 _END_MARKER = re.compile(
     r"^\s*-{2,}\s*(?:конец пересылаемого сообщения|end (?:of )?forwarded message|end original message)"

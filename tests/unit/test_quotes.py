@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailrobot.mail.quotes import header_block, strip_reply
+from mailrobot.mail.quotes import strip_reply
+from mailrobot.mail.reply_headers import header_block
 
 # What the author wrote, for each reply body in tests/data/corpus/reply-bodies/email-reply-parser.
 CORPUS = {
