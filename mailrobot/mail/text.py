@@ -280,6 +280,8 @@ class _TextExtractor(HTMLParser):
         self.skip_depth = 0
         self.pre_depth = 0
         self.line_has_text = False
+        # Outlook writes a blank line as an empty paragraph, <p>&nbsp;</p>: it must stay a blank line.
+        self.spacer_paragraph = False
 
     def _emit(self, text: str) -> None:
         self.runs[-1][1].append(text)
@@ -314,6 +316,7 @@ class _TextExtractor(HTMLParser):
             self._emit("- ")
         elif tag in _BLOCK_TAGS:
             self._block()
+            self.spacer_paragraph = False
         elif tag in _CELL_TAGS:
             self._emit(" ")
 
@@ -331,6 +334,9 @@ class _TextExtractor(HTMLParser):
         elif tag == "pre":
             self.pre_depth = max(self.pre_depth - 1, 0)
             self._block()
+        elif tag == "p" and self.spacer_paragraph and not self.line_has_text:
+            self._emit("\n")
+            self.spacer_paragraph = False
         elif tag in _BLOCK_TAGS:
             self._block()
 
@@ -339,8 +345,10 @@ class _TextExtractor(HTMLParser):
             return
         if self.pre_depth:
             self._emit(data.replace("\r\n", "\n"))
-        else:
-            self._emit(_INLINE_SPACE.sub(" ", data))
+            return
+        if "\u00a0" in data and not data.strip(" \t\r\n\f\v\u00a0"):
+            self.spacer_paragraph = True
+        self._emit(_INLINE_SPACE.sub(" ", data))
 
 
 _INLINE_SPACE = re.compile(r"[ \t\r\n\f\v\u00a0]+")

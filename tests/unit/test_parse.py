@@ -516,3 +516,14 @@ def test_html_to_text_survives_broken_html() -> None:
         html_to_text("<head><title>t</title><p>no closing head, still text") == "no closing head, still text"
     )
     assert html_to_text("") == ""
+
+
+def test_outlooks_empty_paragraphs_stay_blank_lines() -> None:
+    # Word HTML writes a blank line as <p class=MsoNormal>&nbsp;<o:p></o:p></p>; the operator's paragraphs
+    # must reach the consumer as paragraphs, not run together.
+    html = (
+        "<p class=MsoNormal>Здравствуйте!<o:p></o:p></p><p class=MsoNormal>&nbsp;<o:p></o:p></p>"
+        "<p class=MsoNormal>Свет включён.<o:p></o:p></p><p class=MsoNormal>Причина: авария.<o:p></o:p></p>"
+        "<p class=MsoNormal>&nbsp;</p><p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Оператор</p>"
+    )
+    assert html_to_text(html) == "Здравствуйте!\n\nСвет включён.\nПричина: авария.\n\nОператор"
