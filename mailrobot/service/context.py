@@ -75,6 +75,11 @@ class Services:
 
         return Jobs(self.db, self.settings, self.calendar, self.renderer)
 
+    def close(self) -> None:
+        """Close the database's connections, if it was opened."""
+        if self._db is not None:
+            self._db.dispose()
+
     def reloaded(self) -> Services:
         """The config file read again (SIGHUP), on the same open database, checked as far as it can be
         without using it: the time zone database knows the zone, every template renders.

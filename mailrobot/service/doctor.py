@@ -14,11 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from mailrobot.config import ConfigError, Settings, load_settings
+from mailrobot.config import ConfigError, Settings
 from mailrobot.jobs.scheduler import check_schedules
 from mailrobot.outside.imap import CREATED, EXISTS, MailboxProbe
 from mailrobot.outside.probe import Failure, ProbeFailed
 from mailrobot.outside.sender import probe_login
+from mailrobot.service.context import Services
 
 OK, WARN, FAIL = "✔", "!", "✘"
 
@@ -42,7 +43,8 @@ class Check:
 def run_checks(config_path: str | Path) -> Iterator[Check]:
     """Every check, in order, as it finishes (so a slow server shows where it hangs)."""
     try:
-        settings = load_settings(config_path)
+        services = Services.load(config_path, upgrade=False)  # doctor changes nothing, the schema included
+        settings = services.settings
     except ConfigError as exc:
         yield Check("config", FAIL, str(exc), "fix the keys named above; config.example.toml documents each")
         return
@@ -52,13 +54,21 @@ def run_checks(config_path: str | Path) -> Iterator[Check]:
         yield Check("config", FAIL, str(exc), "fix the schedule named above")
         return
     yield Check("config", OK, f"{config_path} is valid")
+    try:
+        yield from _checks(services)
+    finally:
+        services.close()
+
+
+def _checks(services: Services) -> Iterator[Check]:
+    settings = services.settings
     yield _timezone(settings)
-    yield _calendar(settings)
-    yield from _templates(settings)
-    database = _database(settings)
+    yield _calendar(services)
+    yield from _templates(services)
+    database = _database(services)
     yield database
     if not database.failed:
-        yield _outbox(settings)
+        yield _outbox(services)
     imap = _Imap(settings)
     yield imap.login()
     if imap.logged_in:
@@ -88,17 +98,16 @@ def _timezone(settings: Settings) -> Check:
     return Check("time zone", OK, f"{tz} is UTC{offset[:3]}:{offset[3:]} now (the tz database is current)")
 
 
-def _calendar(settings: Settings) -> Check:
+def _calendar(services: Services) -> Check:
     from mailrobot.regulation.workdays import (
         ORIGIN_CONFIG_OFF,
         ORIGIN_CONFIG_WORKING,
         ORIGIN_TRANSFER,
-        WorkCalendar,
     )
 
-    year = date.today().year
+    settings, year = services.settings, date.today().year
     try:
-        calendar = WorkCalendar.from_settings(settings)
+        calendar = services.calendar
         days = calendar.days_off(year)
         due = calendar.working_days_after(date.today(), settings.robot.answer_days)
     except Exception as exc:
@@ -122,11 +131,9 @@ def _calendar(settings: Settings) -> Check:
     return Check(f"calendar {year}", OK, detail)
 
 
-def _templates(settings: Settings) -> Iterator[Check]:
-    from mailrobot.mail.render import Renderer
-
+def _templates(services: Services) -> Iterator[Check]:
     try:
-        renderer = Renderer.from_settings(settings)
+        renderer = services.renderer
         problems = renderer.check_templates()
         languages = renderer.languages()
     except Exception as exc:
@@ -144,10 +151,10 @@ def _templates(settings: Settings) -> Iterator[Check]:
             yield Check(f"templates ({language})", OK, f"{len(renderer.template_names())} mails render")
 
 
-def _database(settings: Settings) -> Check:
-    from mailrobot.store.db import Database, current_revision, head_revision
+def _database(services: Services) -> Check:
+    from mailrobot.store.db import current_revision, head_revision
 
-    url = make_url(settings.database.url)
+    url = make_url(services.settings.database.url)
     shown = url.render_as_string(hide_password=True)
     sqlite_file = url.database if url.get_backend_name() == "sqlite" and url.database != ":memory:" else None
     # Opening a missing SQLite file would create it (as whoever runs doctor): say so instead.
@@ -158,9 +165,9 @@ def _database(settings: Settings) -> Check:
             f"{sqlite_file} does not exist yet",
             "start the service (it creates the database) or run `mailrobot db upgrade` as its user",
         )
-    db = Database(settings.database.url)
     try:
-        current, head = current_revision(db.engine), head_revision(db.engine)
+        engine = services.db.engine
+        current, head = current_revision(engine), head_revision(engine)
     except Exception as exc:
         return Check(
             "database",
@@ -168,8 +175,6 @@ def _database(settings: Settings) -> Check:
             f"cannot connect to {shown}: {type(exc).__name__}: {exc}",
             "check database.url, that the server runs and that the user may log in",
         )
-    finally:
-        db.dispose()
     if current != head:
         return Check(
             "database",
@@ -184,17 +189,12 @@ def _database(settings: Settings) -> Check:
 OUTBOX_WAIT_WARNING = timedelta(minutes=30)
 
 
-def _outbox(settings: Settings) -> Check:
-    from mailrobot.store.db import Database
+def _outbox(services: Services) -> Check:
     from mailrobot.store.models import utcnow
     from mailrobot.store.queue import queue_health
 
-    db = Database(settings.database.url)
-    try:
-        with db.sessions() as session:
-            health = queue_health(session)
-    finally:
-        db.dispose()
+    with services.db.sessions() as session:
+        health = queue_health(session)
     if health.configuration_error:
         return Check(
             "outbox", FAIL, f"the SMTP server refuses our settings: {health.configuration_error}",

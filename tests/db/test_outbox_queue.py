@@ -17,6 +17,7 @@ from mailrobot.mail.compose import Envelope, compose
 from mailrobot.mail.render import Rendered
 from mailrobot.mail.tokens import make_message_id
 from mailrobot.outside.sender import OutboxSender, SmtpConnection, TemporaryFailure, retry_delay
+from mailrobot.service.context import Services
 from mailrobot.service.doctor import FAIL, OK, WARN, _outbox
 from mailrobot.store.models import Case, Event, Outbox
 from tests.support.config import SECRET, settings_dict, write_toml
@@ -127,7 +128,7 @@ def test_a_mail_still_queued_after_max_queue_days_fails_and_is_reported(tmp_path
     world.jobs().digest(at(2026, 12, 3, 9, 5))
     [(_, digest)] = world.outbox("digest")
     assert "aigul@mail.ru" in digest.get_body().get_content()
-    assert _outbox(world.settings).mark == FAIL
+    assert _outbox(Services(world.settings, upgrade=False)).mark == FAIL
 
 
 def test_permanent_and_temporary_refusals(tmp_path: Path) -> None:
@@ -162,7 +163,7 @@ def test_a_refusal_of_our_own_settings_is_retried_and_fails_doctor(tmp_path: Pat
             sender.close()
     state, _, error = states(world)[notice]
     assert state == "pending" and error is not None and "MAIL FROM: 530" in error
-    check = _outbox(world.settings)
+    check = _outbox(Services(world.settings, upgrade=False))
     assert check.mark == FAIL and "refuses our settings" in check.detail
 
 
@@ -188,10 +189,10 @@ def test_doctor_warns_when_mail_waits_over_half_an_hour(tmp_path: Path) -> None:
     number = world.case(due(2026, 12, 2), received_at=T0)
     now = datetime.now(UTC)
     queue(world, number, ("notice",), now - timedelta(minutes=31))
-    assert _outbox(world.settings).mark == WARN
+    assert _outbox(Services(world.settings, upgrade=False)).mark == WARN
     with world.db.transaction() as session:
         session.query(Outbox).update({Outbox.created_at: now})
-    assert _outbox(world.settings).mark == OK
+    assert _outbox(Services(world.settings, upgrade=False)).mark == OK
 
 
 def test_outbox_list_and_retry_commands(tmp_path: Path) -> None:
