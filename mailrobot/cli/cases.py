@@ -1,4 +1,4 @@
-"""`mailrobot cases`: list, show, export a case, and extend its deadline."""
+"""`mailrobot cases`: list, show, export a case, the answered cases most like it, and extend its deadline."""
 
 from __future__ import annotations
 
@@ -135,6 +135,30 @@ def cases_export(config_path: str, number: str, out_dir: str) -> None:
         f"case {number}: {done.messages} message(s), {done.outbox} mail(s) sent, "
         f"{done.attachments} attachment(s){purged} -> {done.directory}"
     )
+
+
+@cases.command("similar")
+@config_option
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cases_similar(config_path: str, number: str, as_json: bool) -> None:
+    """Up to three earlier answered cases most like case NUMBER, as its forward shows them: number, the
+    question in one line and the final answer shortened, redacted (issue 12 item 8)."""
+    from mailrobot.jobs.suggestions import Suggestions
+
+    services = load(config_path)
+    with services.db.sessions() as session:
+        case = session.scalar(select(Case).where(Case.number == number))
+        if case is None:
+            raise click.ClickException(f"no case {number}")
+        found = Suggestions().similar(session, case.subject, case.body, exclude=number)
+    if as_json:
+        echo_json([{**s.as_dict(), "score": s.score} for s in found])
+        return
+    if not found:
+        click.echo("no earlier answered case is like this one")
+    for s in found:
+        click.echo(f"{s.number}  {s.question}\n    -> {s.answer}  (likeness {s.score:.2f})")
 
 
 @cases.command("extend")
