@@ -182,6 +182,33 @@ class DatabaseSettings(_Section):
     echo: bool = False
 
 
+# Public mail providers of Kazakhstan's consumers (robot.public_mail_domains): the per-domain notice cap
+# does not apply to them.
+PUBLIC_MAIL_DOMAINS = (
+    "mail.ru",
+    "inbox.ru",
+    "bk.ru",
+    "list.ru",
+    "internet.ru",
+    "mail.kz",
+    "gmail.com",
+    "googlemail.com",
+    "yandex.kz",
+    "yandex.ru",
+    "yandex.com",
+    "ya.ru",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "icloud.com",
+    "me.com",
+    "yahoo.com",
+    "rambler.ru",
+    "proton.me",
+    "protonmail.com",
+)
+
+
 class RobotSettings(_Section):
     case_number_format: str = "SKES-{year}-{seq:06d}"
     timezone: str = "Asia/Almaty"
@@ -190,7 +217,11 @@ class RobotSettings(_Section):
     extended_days: int = Field(default=14, ge=1)
     working_day_start: time = time(9, 0)
     working_day_end: time = time(18, 0)
-    notices_per_sender_per_day: int = Field(default=5, ge=0)
+    notices_per_sender_per_day: int = Field(default=5, ge=0)  # counted without the address's +tag
+    # Notices to one mail domain in an hour (an auto-responder rotating its addresses); 0: no domain cap.
+    # Public mail providers are exempt: one such domain is thousands of people.
+    notices_per_domain_per_hour: int = Field(default=20, ge=0)
+    public_mail_domains: list[str] = Field(default_factory=lambda: list(PUBLIC_MAIL_DOMAINS))
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     # The company's name as consumers read it, per language; smtp.from_name where a language has none.
     company_names: dict[str, str] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,7 @@ from mailrobot.store.models import (
     Outbox,
     Participant,
 )
+from mailrobot.store.queue import notice_keys
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +348,7 @@ class Jobs:
                 )
                 or 0,
                 "failed": failed,
+                "notices_stopped": notices_stopped(session, since),
             }
             for head in heads:
                 rendered = self._render("digest", head, context)
@@ -478,6 +481,27 @@ def _listed(case: DeadlineView) -> dict[str, Any]:
         "assignee": ", ".join(case.responsible),
         "due_at": case.due_at,
     }
+
+
+def notices_stopped(session: Session, since: datetime, limit: int = 20) -> list[dict[str, Any]]:
+    """Where registration notices were stopped by a cap since `since` (a loop with an auto-responder, or a
+    flood): per address without its +tag, or per domain for the domain cap; the most first.  The cases
+    themselves were registered."""
+    rows = session.execute(
+        select(Case.requester, Event.detail)
+        .join(Case, Case.id == Event.case_id)
+        .where(
+            Event.kind == EventKind.NOTICE_SKIPPED,
+            Event.at >= since,
+            Event.detail.startswith("notice cap reached"),
+        )
+        .limit(100_000)
+    )
+    counts: Counter[str] = Counter()
+    for requester, detail in rows:
+        base, domain = notice_keys(requester)
+        counts[domain if " in 1 h " in detail else base] += 1
+    return [{"to": to, "count": count} for to, count in counts.most_common(limit)]
 
 
 def failed_mail(session: Session, limit: int) -> dict[str, Any]:

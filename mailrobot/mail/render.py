@@ -358,6 +358,12 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "by_organization": {"ТОО «Севказэнергосбыт»": 2, "": 1},  # "": not routed yet
         "quarantined": {"new": 1, "total": 3},  # since the previous digest / waiting for an admin
         "spam": 4,  # mail filed as spam since the previous digest (no notice, no forward)
+        # Where notices were stopped by a cap since the previous digest (cases still registered): an
+        # address without its +tag, or "@domain" for robot.notices_per_domain_per_hour; the most first.
+        "notices_stopped": [
+            {"to": "helpdesk@vendor.example", "count": 38},
+            {"to": "@vendor.example", "count": 5},
+        ],
         # Mail the SMTP server refused for good (the list may be cut short; the total is complete).
         "failed": {
             "total": 1,

@@ -43,7 +43,8 @@ class Facts:
     """What the caller looked up before classifying: the decision itself stays a pure function."""
 
     own_addresses: frozenset[str]
-    notices_to_sender_today: int = 0
+    notices_to_sender_today: int = 0  # to the requester's address without its +tag, in 24 hours
+    notices_to_domain_this_hour: int | None = None  # to its domain; None: a public mail provider's
     reference: CaseReference | None = None  # the case the mail names (signed, or a subject hint)
     forged_token: str | None = None  # a token that looks like ours and does not verify
     token_flood: str | None = None  # more of our reply addresses than a reply carries

@@ -33,6 +33,7 @@ BODY_LIMIT = 100_000
 class Policy:
     default_language: str = "ru"
     notices_per_sender_per_day: int = 5
+    notices_per_domain_per_hour: int = 20  # 0: no domain cap
     routing: Routing | None = None  # None: cases are registered and noticed, not forwarded
     max_commands_per_mail: int = 10  # routing.max_commands_per_mail
 
@@ -261,5 +262,12 @@ def _notice_or_skip(
         return SkipNotice(
             f"notice cap reached: {facts.notices_to_sender_today} notices to this sender in 24 h "
             f"(robot.notices_per_sender_per_day = {policy.notices_per_sender_per_day})"
+        )
+    per_domain, domain_count = policy.notices_per_domain_per_hour, facts.notices_to_domain_this_hour
+    if per_domain and domain_count is not None and domain_count >= per_domain:
+        domain = requester.rpartition("@")[2]
+        return SkipNotice(
+            f"notice cap reached: {domain_count} notices to @{domain} in 1 h "
+            f"(robot.notices_per_domain_per_hour = {per_domain})"
         )
     return notice

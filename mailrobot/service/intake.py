@@ -30,7 +30,7 @@ from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
-from mailrobot.store.queue import DAY, notices_sent_since
+from mailrobot.store.queue import count_notice, notice_counts
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Intake:
         self.policy = Policy(
             default_language=settings.robot.default_language,
             notices_per_sender_per_day=settings.robot.notices_per_sender_per_day,
+            notices_per_domain_per_hour=settings.robot.notices_per_domain_per_hour,
             routing=Routing.from_settings(settings),
             max_commands_per_mail=settings.routing.max_commands_per_mail,
         )
@@ -234,7 +235,7 @@ class Intake:
     ) -> list[Outcome]:
         now = self.clock()
         senders = {p.from_addr for _row, p in batch if isinstance(p, Parsed) and p.from_addr}
-        notices_today = notices_sent_since(session, senders, now - DAY)
+        notices_today = notice_counts(session, senders, now)
         outcomes = []
         for row, parsed in batch:
             if isolate:
@@ -292,7 +293,7 @@ class Intake:
         if any(isinstance(e, QueueNotice) for e in effects):
             # The notice goes to the requester: for a forward or a web form, not the sender.
             to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
-            notices_today[to] = notices_today.get(to, 0) + 1
+            count_notice(notices_today, to)
         if applied.status == MessageStatus.IGNORED:
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied
@@ -331,7 +332,7 @@ class Intake:
             if isinstance(parsed, str):
                 raise ReleaseRefused(f"message #{row_id} cannot be read again: {parsed}")
             now = self.clock()
-            notices = notices_sent_since(session, {parsed.from_addr}, now - DAY)
+            notices = notice_counts(session, {parsed.from_addr}, now)
             _verdict, effects = self.decision(session, parsed, now, notices, released=True)
             applied = self.applier.apply(session, row, parsed, effects, now)
             row.reason = f"{row.reason}; released from spam ({was})"[:2000]

@@ -27,7 +27,7 @@ from mailrobot.regulation.trust import find_reference
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.away import away_addresses
 from mailrobot.store.models import Case, Event, Participant
-from mailrobot.store.queue import DAY, notices_sent_since
+from mailrobot.store.queue import notice_counts, notice_keys
 
 # An interim answer held: its event's detail starts so (the rest is the text).
 HELD_INTERIM = "#interim\n"
@@ -43,6 +43,7 @@ class Lookup:
         self.staff = Staff.from_settings(settings)
         self.case_pattern = case_number_pattern(settings.robot.case_number_format)
         self.webform_senders = frozenset(a.lower() for a in settings.routing.webform_senders)
+        self.public_domains = frozenset(d.lower() for d in settings.robot.public_mail_domains)
         self.spam_policy = SpamPolicy(
             settings.spam.score_header.lower(),
             settings.spam.threshold,
@@ -54,8 +55,9 @@ class Lookup:
     ) -> Facts:
         """`base` completed with what is known about the case the mail names and the people in it.
 
-        `notices` is the batch's count of notices per recipient in the last day; it is read (and filled in
-        for a recipient not seen yet) for whoever this mail's notice would go to.
+        `notices` is the batch's `notice_counts` (per address without +tag in the last day, per domain in
+        the last hour); it is read (and filled in for a recipient not seen yet) for whoever this mail's
+        notice would go to.
         """
         settings = self.settings
         refs = find_reference(parsed, settings.robot.keys, settings.smtp.from_address, self.case_pattern)
@@ -70,14 +72,17 @@ class Lookup:
             webform = webform_consumer(parsed, settings.routing.webform_email_field, not_consumers)
         # The notice goes to the consumer, not to the employee who forwarded or to the web form: count theirs.
         requester = forwarded.sender if forwarded else webform[0] if webform else sender
-        if requester and requester not in notices:
-            notices[requester] = notices_sent_since(session, {requester}, now - DAY).get(requester, 0)
+        by_address, by_domain = notice_keys(requester or "")
+        if requester and (by_address not in notices or by_domain not in notices):
+            notice_counts(session, [requester], now, notices)
+        public = by_domain[1:] in self.public_domains
         open_cases: tuple[tuple[str, str | None], ...] = ()
         if case is None and requester:
             open_cases = open_cases_of(session, requester)
         return replace(
             base,
-            notices_to_sender_today=notices.get(requester, 0),
+            notices_to_sender_today=notices.get(by_address, 0),
+            notices_to_domain_this_hour=None if public else notices.get(by_domain, 0),
             reference=refs.found,
             forged_token=refs.forged,
             token_flood=refs.flood,

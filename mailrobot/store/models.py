@@ -191,6 +191,10 @@ class Outbox(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))  # notice | answer | forward | reminder | ...
     recipient: Mapped[str] = mapped_column(String(320))
+    # What the notice caps count: the recipient without its +tag, and its domain (NULL on rows older than
+    # migration 0007, except the notices of its last day).
+    recipient_base: Mapped[str | None] = mapped_column(String(320))
+    recipient_domain: Mapped[str | None] = mapped_column(String(255))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: sent, then purged (retention)
     state: Mapped[str] = mapped_column(String(12), default=OutboxState.PENDING)
@@ -205,6 +209,8 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
         Index("ix_outbox_recipient_kind_created", "recipient", "kind", "created_at"),
+        Index("ix_outbox_kind_base_created", "kind", "recipient_base", "created_at"),
+        Index("ix_outbox_kind_domain_created", "kind", "recipient_domain", "created_at"),
     )
 
 

@@ -3,17 +3,20 @@ and retry what did not leave.  Sending is `mailrobot.outside.sender`'s job."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailrobot.mail.addresses import without_tag
 from mailrobot.mail.compose import Envelope
 from mailrobot.regulation.states import MailKind, OutboxState, mail_event
 from mailrobot.store.models import Case, Event, Outbox
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 # What a failed attempt's last_error starts with when the server refused our own settings (MAIL FROM or
 # AUTH): retried like any temporary failure, and `doctor` fails on it, since an admin must act.
 CONFIGURATION_REFUSED = "configuration refused: "
@@ -30,10 +33,13 @@ def queue_mail(
 ) -> Outbox:
     """Put a composed mail in the outbox, with an event on the case's timeline (and `note` in its
     detail, after the recipient and Message-ID line: the text of an answer, for the reports)."""
+    base, domain = notice_keys(envelope.to_address)
     mail = Outbox(
         case=case,
         kind=kind,
         recipient=envelope.to_address,
+        recipient_base=base[:320],
+        recipient_domain=domain[1:][:255],
         message_id=envelope.message_id,
         raw=raw,
         state=OutboxState.PENDING,
@@ -45,6 +51,56 @@ def queue_mail(
         detail = f"to {envelope.to_address} {envelope.message_id}" + (f"\n\n{note}" if note else "")
         session.add(Event(case=case, at=now, kind=mail_event(kind, "queued"), outbox=mail, detail=detail))
     return mail
+
+
+def notice_keys(address: str) -> tuple[str, str]:
+    """What the notice caps count an address under: itself without its +tag (an auto-responder answering
+    from helpdesk+t1@, +t2@, … is one sender), and "@domain" (robot.notices_per_domain_per_hour)."""
+    base = without_tag(address)
+    return base, "@" + base.rpartition("@")[2]
+
+
+def notice_counts(
+    session: Session, recipients: Iterable[str], now: datetime, counts: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The notices sent (or queued) in the last 24 hours to each recipient without its +tag, and in the
+    last hour to each recipient's domain, keyed as `notice_keys` names them; zeros too.  `counts` (a
+    batch's, already filled for other recipients) is completed and returned."""
+    counts = {} if counts is None else counts
+    keys = [notice_keys(r) for r in recipients]
+    bases = {b for b, _d in keys if b not in counts}
+    domains = {d[1:] for _b, d in keys if d not in counts}
+    counts.update(dict.fromkeys(bases, 0))
+    counts.update(dict.fromkeys(("@" + d for d in domains), 0))
+    if bases:
+        rows = session.execute(
+            select(Outbox.recipient_base, func.count())
+            .where(
+                Outbox.kind == MailKind.NOTICE,
+                Outbox.recipient_base.in_(bases),
+                Outbox.created_at >= now - DAY,
+            )
+            .group_by(Outbox.recipient_base)
+        )
+        counts.update({base: n for base, n in rows if base})
+    if domains:
+        rows = session.execute(
+            select(Outbox.recipient_domain, func.count())
+            .where(
+                Outbox.kind == MailKind.NOTICE,
+                Outbox.recipient_domain.in_(domains),
+                Outbox.created_at >= now - HOUR,
+            )
+            .group_by(Outbox.recipient_domain)
+        )
+        counts.update({"@" + domain: n for domain, n in rows if domain})
+    return counts
+
+
+def count_notice(counts: dict[str, int], recipient: str) -> None:
+    """One more notice to `recipient` in a batch's `notice_counts`."""
+    for key in notice_keys(recipient):
+        counts[key] = counts.get(key, 0) + 1
 
 
 def notices_sent_since(session: Session, recipients: set[str], since: datetime) -> dict[str, int]:

@@ -4,18 +4,23 @@ loops through rotating addresses, replayed and late staff replies, forward flood
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailrobot.config import parse_settings
+from mailrobot.jobs.tasks import Jobs
+from mailrobot.mail.render import Renderer
 from mailrobot.mail.tokens import read_reply_address
+from mailrobot.regulation.workdays import WorkCalendar
 from tests.support.config import SECRET, settings_dict
 from tests.support.factories import mail, reply, text_of
 from tests.support.routing_world import (
     CONSUMER,
     GRID,
+    HEAD,
     OP1,
     OP2,
     ORGANIZATIONS,
@@ -149,3 +154,44 @@ def test_without_domains_only_staff_and_organizations_may_be_asked(world: World)
     world.deliver_one(reply(fwd, OP1, "#ask someone@grid.example.kz\nВопрос"))
     assert world.mails("ask") == []
     assert "домены: -" in text_of(world.last("command_reply", OP1))
+
+
+# -- 4. loops through rotating addresses --------------------------------------------------------------------
+
+
+def auto_reply_round(i: int, sender: str) -> bytes:
+    """An auto-responder that says nothing of being one, answering from a new +tag with a new subject."""
+    return mail(sender, f"Ваше письмо получено, номер заявки {i}.", subject=f"Заявка №{1000 + i} принята")
+
+
+def digest_text(world: World) -> str:
+    jobs = Jobs(world.db, world.settings, WorkCalendar.from_settings(world.settings), Renderer(), "test")
+    assert jobs.digest(world.now + timedelta(minutes=5)).status == "done"
+    return text_of(world.last("digest", HEAD))
+
+
+def test_rotating_tags_are_one_sender_for_the_notice_cap(world: World) -> None:
+    for i in range(40):
+        outcome = world.deliver_one(auto_reply_round(i, f"helpdesk+t{i}@vendor.example.com"))
+        assert outcome.status == "case"  # every mail is still registered
+    notices = world.mails("notice")
+    assert len(notices) == 5  # robot.notices_per_sender_per_day, counted without the +tag
+    assert "helpdesk@vendor.example.com: 35" in digest_text(world)
+
+
+def test_a_domain_gets_at_most_its_hourly_notices_public_providers_are_exempt(tmp_path: Path) -> None:
+    world = world_with(tmp_path, robot={"notices_per_domain_per_hour": 20})
+    for i in range(25):
+        world.deliver_one(auto_reply_round(i, f"robot{i}@vendor.example.com"))
+        world.deliver_one(mail(f"consumer{i}@mail.ru", "Нет света", subject=f"Вопрос {i}"))
+    notices = [m.recipient for m in world.mails("notice")]  # type: ignore[attr-defined]
+    assert sum(r.endswith("@vendor.example.com") for r in notices) == 20
+    assert sum(r.endswith("@mail.ru") for r in notices) == 25
+    numbers = [f"SKES-2026-{n:06d}" for n in range(1, 51)]
+    skipped = [d for n in numbers for k, _a, d in world.events(n) if k == "notice_skipped"]
+    assert len(skipped) == 5 and all("@vendor.example.com in 1 h" in d for d in skipped)
+    assert "@vendor.example.com: 5" in digest_text(world)
+    # An hour later the domain may be told again.
+    world.now += timedelta(hours=1)
+    world.deliver_one(auto_reply_round(99, "robot99@vendor.example.com"))
+    assert len(world.mails("notice")) == 46
