@@ -111,9 +111,40 @@ class JobScheduler:
             self.on_mail()
 
     def start(self) -> None:
+        self._add_jobs()
+        if self.jobs.settings.jobs.catch_up:
+            due = self.catch_up_jobs(self.clock())
+            if due:
+                # A one-off run on the scheduler's own threads: the daemon's start does not wait for it.
+                self.scheduler.add_job(
+                    self._catch_up, "date", args=[due], id="catch-up", misfire_grace_time=None
+                )
+        self.scheduler.start()
+        for job in self.scheduler.get_jobs():
+            log.info("job %s scheduled, next run %s", job.id, getattr(job, "next_run_time", None))
+
+    def reload(self, jobs: Jobs) -> None:
+        """A reloaded config (SIGHUP): the jobs run with its settings, calendar and people from their next
+        run on, and its schedules replace the old ones; a run in hand finishes with the old settings."""
+        self.jobs = jobs
+        self.triggers = schedules(jobs)
+        for job in self.scheduler.get_jobs():
+            if job.id != "catch-up":
+                job.remove()
+        self._add_jobs()
+        for job in self.scheduler.get_jobs():
+            log.info("job %s rescheduled, next run %s", job.id, getattr(job, "next_run_time", None))
+
+    def _add_jobs(self) -> None:
         for name, trigger in self.triggers.items():
             self.scheduler.add_job(
-                self.run_job, trigger, args=[name], id=name, name=name, replace_existing=True
+                self.run_job,
+                trigger,
+                args=[name],
+                id=name,
+                name=name,
+                replace_existing=True,
+                misfire_grace_time=self.jobs.settings.jobs.misfire_grace_seconds,  # a reload may change it
             )
         retention = self.jobs.settings.retention.schedule
         if retention:
@@ -126,16 +157,6 @@ class JobScheduler:
                 name="retention_purge",
                 replace_existing=True,
             )
-        if self.jobs.settings.jobs.catch_up:
-            due = self.catch_up_jobs(self.clock())
-            if due:
-                # A one-off run on the scheduler's own threads: the daemon's start does not wait for it.
-                self.scheduler.add_job(
-                    self._catch_up, "date", args=[due], id="catch-up", misfire_grace_time=None
-                )
-        self.scheduler.start()
-        for job in self.scheduler.get_jobs():
-            log.info("job %s scheduled, next run %s", job.id, getattr(job, "next_run_time", None))
 
     def purge_raw(self) -> None:
         """The retention job (mailrobot.retention): errors are logged, never raised into the scheduler."""

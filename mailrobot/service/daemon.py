@@ -55,6 +55,8 @@ class Robot:
         self.notifier = notifier or Notifier()
         self.metrics = Metrics(self.db)
         self.reload_requested = threading.Event()
+        self.scheduler: JobScheduler | None = None  # the leader's scheduled jobs (run_forever)
+        self._leading = False
         self._ready = False
         self._stop_at: float | None = None
 
@@ -127,6 +129,7 @@ class Robot:
         if leadership is None:
             self.notifier.stopping()
             return  # stopped while following
+        self._leading = True
         if self.settings.metrics.enabled:
             try:
                 self.metrics.serve(self.settings.metrics.address, self.settings.metrics.port)
@@ -134,14 +137,15 @@ class Robot:
                 log.error("%s (metrics.port); running without metrics", exc.strerror)
         sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
         sender.start()
-        scheduler = self._start_jobs()
+        self.scheduler = self._start_jobs()
         try:
             self._intake_loop()
         finally:
             self.notifier.stopping()
             self.stop.set()
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)  # a job in hand finishes its transaction on its own thread
+            if self.scheduler is not None:
+                # A job in hand finishes its transaction on its own thread.
+                self.scheduler.shutdown(wait=False)
             self.sender.stopping.set()
             self.outbox_wakeup.set()
             stop_at = self._stop_at or time.monotonic()
@@ -261,6 +265,14 @@ class Robot:
             setup_logging(settings.logging.level, settings.logging.json_format)
         if settings.metrics != old.metrics:
             log.warning("[metrics] changed: that takes effect at the next restart")
+        if self.scheduler is not None and not settings.jobs.enabled:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        elif self.scheduler is not None:
+            # Days off, people and schedules reach reminders, alerts, the digest and the report too.
+            self.scheduler.reload(services.jobs())
+        elif settings.jobs.enabled and self._leading:
+            self.scheduler = self._start_jobs()
         log.info("config reloaded from %s", path)
         self.notifier.ready("config reloaded")
         return settings.imap != old.imap

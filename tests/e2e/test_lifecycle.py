@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mailrobot.jobs.scheduler import JobScheduler
+from mailrobot.service.context import Services
+from mailrobot.service.daemon import Robot
 from tests.e2e.test_routing import Center, message, one, to
-from tests.support.config import WriteConfig
+from tests.support.config import WriteConfig, settings_dict, write_toml
 from tests.support.daemon import run_mailrobot
 from tests.support.dovecot import Dovecot, Mailbox
 from tests.support.factories import mail, reply
 from tests.support.routing_world import contact_center
+from tests.support.site import Site
 from tests.support.smtp import SmtpSink
+from tests.support.systemd import is_ready
 
 OP1, OP2, HEAD, GRID = (
     "op1@skes.example.kz",
@@ -275,3 +282,51 @@ def test_cases_similar_needs_a_known_case(world: Any) -> None:
     center = world()
     result = run_mailrobot(center.config, "cases", "similar", "SKES-1999-000001")
     assert result.returncode == 1 and "no case" in result.stderr
+
+
+# -- 5: SIGHUP reaches the scheduled jobs --------------------------------------------------------------------
+
+
+def test_sighup_reaches_the_scheduled_jobs(site: Site) -> None:
+    config = site.write_config(jobs={"digest": "0 9 * * *", "catch_up": False}, people={"head": [HEAD]})
+    daemon = site.start_daemon(config)
+    ready_at, _ = site.notify.wait_for(is_ready, timeout=60)
+    today = date.today()
+    site.write_config(
+        jobs={"digest": "45 8 * * *", "reminders": "", "catch_up": False},
+        people={"head": [DIRECTOR]},
+        calendar={"extra_days_off": [today, today + timedelta(days=1)]},
+    )
+    daemon.signal(signal.SIGHUP)
+    reloading_at, _ = site.notify.wait_for(lambda f: f.get("RELOADING") == "1", timeout=30, after=ready_at)
+    site.notify.wait_for(
+        lambda f: is_ready(f) and f.get("STATUS") == "config reloaded", 30, after=reloading_at
+    )
+    log = daemon.log()
+    assert re.search(r"job digest rescheduled, next run \S+ 08:45", log), log[-2000:]
+    assert "job reminders rescheduled" not in log  # turned off by the new config
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0
+
+
+def test_a_reload_gives_the_jobs_the_new_calendar_and_people(tmp_path: Path) -> None:
+    config = write_toml(tmp_path / "config.toml", settings_dict(tmp_path, people={"head": [HEAD]}))
+    robot = Robot(Services.load(config))
+    robot.scheduler = JobScheduler(robot.services.jobs())
+    robot.scheduler.start()
+    try:
+        day = date(2026, 12, 1)  # a Tuesday
+        assert robot.scheduler.jobs.calendar.is_working_day(day)
+        data = settings_dict(tmp_path, people={"head": [DIRECTOR]}, calendar={"extra_days_off": [day]})
+        data["jobs"] = {"digest": "15 8 * * *"}
+        write_toml(config, data)
+        robot.reload()
+        jobs = robot.scheduler.jobs
+        assert jobs.settings.people.head == [DIRECTOR] and not jobs.calendar.is_working_day(day)
+        digest = robot.scheduler.scheduler.get_job("digest")
+        assert (
+            digest is not None and "hour='8'" in str(digest.trigger) and "minute='15'" in str(digest.trigger)
+        )
+    finally:
+        robot.scheduler.shutdown(wait=False)
+        robot.db.dispose()
