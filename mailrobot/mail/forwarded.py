@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import email.utils
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from mailrobot.mail.parse import Attachment, Parsed, Unparseable, parse_message
 from mailrobot.mail.reply_headers import SEPARATOR, header_block
@@ -56,6 +57,8 @@ class Forwarded:
     attachments: tuple[Attachment, ...]
     comment: str  # what the forwarder wrote above the forward
     how: str  # "attached message" or "inline forward (<marker>)"
+    # The original as a message of its own, to look for a forward inside it (a forward of a forward).
+    inner: Parsed | None = field(default=None, compare=False, repr=False)
 
 
 def clean_subject(subject: str) -> str:
@@ -90,6 +93,7 @@ def _attached(raw: bytes, outer: Parsed, max_attachment_bytes: int) -> Forwarded
         attachments=inner.attachments + outer.attachments,
         comment=outer.text.strip(),
         how="attached message",
+        inner=inner,
     )
 
 
@@ -140,16 +144,21 @@ def _from_block(
     comment = lines[:begin]
     while comment and (not comment[-1].strip() or _RULE.match(comment[-1])):
         comment.pop()
+    subject = clean_subject(fields.get("subject", "")) or clean_subject(parsed.subject)
+    text = _unquote("\n".join(body)).strip()
     return Forwarded(
         sender=sender,
         sender_name=name,
-        subject=clean_subject(fields.get("subject", "")) or clean_subject(parsed.subject),
-        text=_unquote("\n".join(body)).strip(),
+        subject=subject,
+        text=text,
         date=fields.get("date", ""),
         message_id=None,
         attachments=parsed.attachments,
         comment="\n".join(comment).strip(),
         how=how,
+        inner=replace(
+            parsed, from_addr=sender, from_name=name, subject=subject, text=text, attached_messages=()
+        ),
     )
 
 
@@ -176,6 +185,41 @@ def _unquote(text: str) -> str:
     if content and all(line.lstrip().startswith(">") for line in content):
         return "\n".join(re.sub(r"^\s*> ?", "", line) for line in lines)
     return text
+
+
+MAX_FORWARD_DEPTH = 20  # forwards of forwards unwrapped; real chains stay under 5
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    """What an employee's forward carries, forwards of forwards unwrapped (regulation 4.3.10)."""
+
+    original: Forwarded | None  # the innermost mail from outside the organizations; None: see `kept`
+    forwarders: tuple[str, ...]  # the mail's sender first, then each forwarder inside
+    kept: str | None  # why the mail stays the forwarder's own case (None: not a forward at all, or unwrapped)
+
+
+def unwrap(
+    parsed: Parsed, is_ours: Callable[[str], bool], max_attachment_bytes: int = 10 * 1024 * 1024
+) -> Unwrapped:
+    """The innermost original of a forward whose senders are ours (`is_ours`: staff or the organizations'
+    domains): the head forwarding an employee's forward reaches the consumer.  A forward whose innermost
+    sender is ours, or that holds no recognisable original, or nests deeper than MAX_FORWARD_DEPTH, is
+    `kept` with the reason."""
+    forwarders = [parsed.from_addr]
+    current: Parsed | None = parsed
+    for _depth in range(MAX_FORWARD_DEPTH):
+        found = find_forwarded(current, max_attachment_bytes) if current is not None else None
+        if found is None:
+            if len(forwarders) == 1:
+                return Unwrapped(None, (), None)  # not a forward
+            inner = forwarders[-1]
+            return Unwrapped(None, tuple(forwarders), f"its innermost sender {inner} is one of ours")
+        if not is_ours(found.sender):
+            return Unwrapped(found, tuple(forwarders), None)
+        forwarders.append(found.sender)
+        current = found.inner
+    return Unwrapped(None, tuple(forwarders), f"forwards nested deeper than {MAX_FORWARD_DEPTH}")
 
 
 # -- web forms -------------------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ class Facts:
     token_flood: str | None = None  # more of our reply addresses than a reply carries
     case: CaseView | None = None  # the case `reference` names, when it exists
     staff: Staff = field(default_factory=Staff)
-    forwarded: Forwarded | None = None  # the original inside a staff member's forward
+    forwarded: Forwarded | None = None  # the original inside a staff member's or employee's forward
+    forwarders: tuple[str, ...] = ()  # who forwarded it, the mail's sender first (forwards of forwards)
+    forward_kept: str | None = None  # why an employee's forward stays their own case (4.3.10)
     webform: tuple[str, str] | None = None  # (address, name) of the consumer a web form names
     webform_senders: frozenset[str] = frozenset()
     now: datetime | None = None
@@ -191,14 +193,32 @@ class StaffMail:
         if not facts.staff.is_staff(parsed.from_addr):
             return None
         if facts.forwarded is not None:
-            original = facts.forwarded
-            return Verdict(
-                Kind.FORWARDED_IN,
-                f"forwarded in by {parsed.from_addr} ({original.how}): original sender {original.sender}",
-            )
+            return _forwarded_in(parsed, facts, facts.forwarded)
+        if facts.forward_kept is not None:
+            return Verdict(Kind.NEW_CASE, f"forward kept as the sender's own case: {facts.forward_kept}")
         return _refused(
             self, f"mail from staff address {parsed.from_addr} without a case token, not a forward"
         )
+
+
+class EmployeeForward:
+    name = "employee-forward"
+    description = (
+        "a forward from any address in the organizations' domains is registered for the consumer inside "
+        "(4.3.10), forwards of forwards unwrapped; mail from outside the domains is never unwrapped"
+    )
+
+    def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
+        return _forwarded_in(parsed, facts, facts.forwarded) if facts.forwarded is not None else None
+
+
+def _forwarded_in(parsed: Parsed, facts: Facts, original: Forwarded) -> Verdict:
+    chain = " via ".join(facts.forwarders[1:])
+    via = f" via {chain}" if chain else ""
+    return Verdict(
+        Kind.FORWARDED_IN,
+        f"forwarded in by {parsed.from_addr}{via} ({original.how}): original sender {original.sender}",
+    )
 
 
 class WebForm:
@@ -224,6 +244,7 @@ CHECKS: tuple[Check, ...] = (
     SubjectHint(),
     Spam(),
     StaffMail(),
+    EmployeeForward(),
     WebForm(),
 )
 

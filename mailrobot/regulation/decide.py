@@ -109,7 +109,11 @@ def _new_case(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) ->
         body=parsed.text[:BODY_LIMIT],
         language=language,
     )
-    return _register(verdict.reason, register, QueueNotice(), parsed, facts, policy)
+    effects = _register(verdict.reason, register, QueueNotice(), parsed, facts, policy)
+    if facts.forward_kept:  # an employee's forward that stays their own case says why (4.3.10)
+        detail = f"forward not unwrapped: {facts.forward_kept}"
+        effects.append(AddEvent(EventKind.FORWARD_KEPT, detail, parsed.from_addr))
+    return effects
 
 
 def _webform(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import Settings
-from mailrobot.mail.forwarded import find_forwarded, webform_consumer
+from mailrobot.mail.forwarded import Forwarded, unwrap, webform_consumer
 from mailrobot.mail.parse import Parsed
 from mailrobot.mail.tokens import canonical_number, case_number_pattern
 from mailrobot.regulation.caseview import CaseView, HeldAnswer, ParticipantView, PendingExtension
 from mailrobot.regulation.classify import Facts
 from mailrobot.regulation.deadlines import extension_refusal, extension_start
-from mailrobot.regulation.spam import SpamPolicy, spam_reason
+from mailrobot.regulation.spam import SpamPolicy, sender_authenticated, spam_reason
 from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.states import DONE_STATES, EventKind
 from mailrobot.regulation.trust import find_reference
@@ -63,9 +63,7 @@ class Lookup:
         refs = find_reference(parsed, settings.robot.keys, settings.smtp.from_address, self.case_pattern)
         case = load_case(session, refs.found.number, self.calendar, settings, now) if refs.found else None
         sender = parsed.from_addr
-        forwarded = None
-        if self.staff.is_staff(sender) and not (refs.found and refs.found.signed):
-            forwarded = find_forwarded(parsed, settings.robot.max_attachment_bytes)
+        forwarded, forwarders, kept = _unwrap(self, parsed, sender, bool(refs.found and refs.found.signed))
         webform = None
         if sender in self.webform_senders:
             not_consumers = self.webform_senders | base.own_addresses | {settings.smtp.from_address}
@@ -89,6 +87,8 @@ class Lookup:
             case=case,
             staff=self.staff,
             forwarded=forwarded,
+            forwarders=forwarders,
+            forward_kept=kept,
             webform=webform,
             webform_senders=self.webform_senders,
             now=now,
@@ -135,6 +135,24 @@ def held_answers(session: Session, case_id: int) -> tuple[HeldAnswer, ...]:
         else:
             held.pop(actor, None)
     return tuple(held.values())
+
+
+def _unwrap(
+    lookup: Lookup, parsed: Parsed, sender: str, signed: bool
+) -> tuple[Forwarded | None, tuple[str, ...], str | None]:
+    """The consumer's original inside a forward from staff or from the organizations' domains (4.3.10):
+    (original, forwarders, why it stays the sender's own case).  Mail from outside is never unwrapped;
+    with spam.trusted_authserv_ids set, the forwarder's address must pass our server's authentication."""
+    staff = lookup.staff
+    if signed or staff.outside(sender):
+        return None, (), None
+    is_ours = lambda address: not staff.outside(address)  # noqa: E731
+    found = unwrap(parsed, is_ours, lookup.settings.robot.max_attachment_bytes)
+    trusted = lookup.spam_policy.trusted_authserv_ids
+    if found.original is not None and trusted and not sender_authenticated(parsed, trusted):
+        why = f"the forwarder {sender} is not authenticated by our mail server (Authentication-Results)"
+        return None, found.forwarders, why
+    return found.original, found.forwarders, found.kept
 
 
 def load_case(

@@ -51,9 +51,7 @@ def test_a_new_case_is_forwarded_to_the_operators_with_a_signed_reply_address(wo
     assert f"[{number}]" in str(fwd["Subject"]) and "Показания" in str(fwd["Subject"])
     body = text_of(fwd)
     assert "Неверные показания." in body and "Срок ответа: 19.03.2026 18:00" in body and "#ask" in body
-    assert [p.get_filename() for p in fwd.iter_attachments()] == [
-        "attachment-1.pdf"
-    ]  # a name compose can carry (ASCII)
+    assert [p.get_filename() for p in fwd.iter_attachments()] == ["акт.pdf"]  # the consumer's own name
     assert world.participants(number) == {OP1: ("operator", None), OP2: ("operator", None)}
     case = world.case(number)
     assert (case.group, case.organization, case.assignee) == ("operators", "skes", None)
@@ -129,7 +127,7 @@ def test_an_operators_attachment_goes_to_the_consumer(world: World) -> None:
     letter = ("ответ.pdf", "application/pdf", b"%PDF-1.4")
     world.deliver_one(reply(fwd, OP1, ANSWER, attachments=(logo, letter)))
     names = [p.get_filename() for p in world.last("answer").iter_attachments()]
-    assert names == ["attachment-2.pdf"]  # the letter, not Outlook's signature image
+    assert names == ["ответ.pdf"]  # the letter under its own name, not Outlook's signature image
 
 
 def test_an_empty_reply_sends_nothing_to_the_consumer(world: World) -> None:

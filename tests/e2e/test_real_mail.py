@@ -16,7 +16,7 @@ from urllib.parse import quote
 from tests.support.config import WriteConfig
 from tests.support.daemon import run_mailrobot
 from tests.support.dovecot import Dovecot, Mailbox
-from tests.support.factories import consumer_mail, read, reply
+from tests.support.factories import consumer_mail, mail, read, reply
 from tests.support.routing_world import OP1, contact_center
 from tests.support.smtp import ReceivedMail, SmtpSink
 
@@ -212,3 +212,89 @@ def test_spam_gets_no_notice_no_forward_is_counted_and_can_be_released(
     assert "released" in kinds
     again = run_mailrobot(config, "messages", "release", str(released["id"]))
     assert again.returncode != 0 and "not spam" in again.stderr
+
+
+# -- 2. mail forwarded in by any employee --------------------------------------------------------------
+
+DOMAINS = {"skes": ["skes.example.kz"], "grid": ["grid.example.kz"], "heat": ["ptts.example.kz"]}
+
+
+def employees_center(**extra: Any) -> dict[str, Any]:
+    sections = contact_center(**extra)
+    sections["groups"]["operators"]["members"] = [OP1]
+    sections["people"] = {"head": [HEAD]}
+    sections["organizations"] = {
+        key: {**org, "domains": DOMAINS[key]} for key, org in sections["organizations"].items()
+    }
+    return sections
+
+
+def inline_forward(sender: str, original_from: str, text: str, subject: str) -> bytes:
+    body = (
+        "Коллеги, это обращение потребителя.\n\n---------- Forwarded message ---------\n"
+        f"From: {original_from}\nDate: Fri, 20 Nov 2026 at 10:00\nSubject: {subject}\n"
+        f"To: <{sender}>\n\n{text}\n"
+    )
+    return mail(sender, body, f"Fwd: {subject}")
+
+
+def original(sender: str, text: str) -> bytes:
+    return mail(sender, text, "Нет света", name="Потребитель", message_id=f"<orig-{sender}>")
+
+
+def test_forwards_from_any_employee_are_the_consumers(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_sink, **employees_center())
+    employee = "buh@skes.example.kz"  # an accountant: not in any group
+    from_employee = mail(
+        employee, "Это к вам.", "Fwd: Нет света", attached_message=original("c1@mail.ru", "A")
+    )
+    kassa = mail("kassa@skes.example.kz", "Пересылаю.", "Fwd", attached_message=original("c2@mail.ru", "B"))
+    from_head = mail(HEAD, "Разберитесь.", "Fwd: Fwd: Нет света", attached_message=kassa)
+    from_subsidiary = inline_forward("master@grid.example.kz", "Потребитель <c3@mail.ru>", "C", "Нет света")
+    consumer_forwards_our_bill = inline_forward(
+        "c4@mail.ru", "Биллинг СКЭС <billing@skes.example.kz>", "Ваш счёт за ноябрь: 12 000 тг.", "Счёт"
+    )
+    for raw in (from_employee, from_head, from_subsidiary, consumer_forwards_our_bill):
+        dovecot.append(mailbox.username, raw)
+    mailrobot(config, "run", "--once")
+
+    cases = {c["requester"]: c for c in as_json(config, "cases", "list")}
+    assert set(cases) == {"c1@mail.ru", "c2@mail.ru", "c3@mail.ru", "c4@mail.ru"}
+    assert [cases[c]["channel"] for c in ("c1@mail.ru", "c2@mail.ru", "c3@mail.ru")] == ["forwarded"] * 3
+    assert cases["c4@mail.ru"]["channel"] == "email"  # mail from outside the domains is never unwrapped
+    sent = smtp_sink.wait_for(8)
+    notified = sorted(r for m in smtp_sink.messages for r in m.rcpt_tos if r.endswith("@mail.ru"))
+    assert notified == ["c1@mail.ru", "c2@mail.ru", "c3@mail.ru", "c4@mail.ru"]
+    employees = {employee, "kassa@skes.example.kz", "master@grid.example.kz", HEAD}
+    assert not employees & {r for m in smtp_sink.messages for r in m.rcpt_tos}  # no notice to an employee
+    forward = next(m for m in sent if m.rcpt_tos == (OP1,) and "c1@mail.ru" in m.text())
+    assert employee in forward.text()  # the operators see who forwarded it: a forgery would be visible
+    rows = {r["sender"]: r for r in as_json(config, "messages", "list")}
+    assert f"forwarded in by {HEAD} via kassa@skes.example.kz" in rows[HEAD]["reason"]
+    shown = as_json(config, "cases", "show", cases["c2@mail.ru"]["number"])
+    assert any(
+        f"forwarded in by {HEAD}" in e["detail"] for e in shown["timeline"] if e["kind"] == "registered"
+    )
+
+
+def test_with_trusted_authserv_ids_an_employee_forward_must_pass_authentication(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    spam = {"trusted_authserv_ids": ["mx.skes.example.kz"]}
+    config = write_config(tmp_path, mailbox, smtp_sink, spam=spam, **employees_center())
+    passed = {"Authentication-Results": "mx.skes.example.kz; dkim=pass header.d=skes.example.kz"}
+    forged = {"Authentication-Results": "mx.attacker.example; dmarc=pass header.from=skes.example.kz"}
+    for sender, headers, consumer in (
+        ("buh@skes.example.kz", passed, "c1@mail.ru"),
+        ("x@skes.example.kz", forged, "c2@mail.ru"),
+    ):
+        raw = mail(sender, "Это к вам.", "Fwd", headers=headers, attached_message=original(consumer, "A"))
+        dovecot.append(mailbox.username, raw)
+    mailrobot(config, "run", "--once")
+    cases = {c["requester"]: c for c in as_json(config, "cases", "list")}
+    assert set(cases) == {"c1@mail.ru", "x@skes.example.kz"}  # the unproven one stays its sender's own case
+    shown = as_json(config, "cases", "show", cases["x@skes.example.kz"]["number"])
+    kept = [e["detail"] for e in shown["timeline"] if e["kind"] == "forward_kept"]
+    assert kept and "not authenticated" in kept[0]

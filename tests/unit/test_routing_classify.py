@@ -62,6 +62,7 @@ def test_the_checks_are_named_and_ordered() -> None:
         "subject-hint",
         "spam",
         "staff-mail",
+        "employee-forward",
         "web-form",
     ]
     assert all(c.description for c in CHECKS)
