@@ -57,6 +57,7 @@ class CaseView:
     extension_refused: str | None = None  # why it cannot be extended (deadlines.extension_refusal)
     assignee_away: bool = False  # the assignee is away (people.away, #away): nobody's answer is held
     held: tuple[HeldAnswer, ...] = ()  # answers held for one voice and not sent since (#send sends them)
+    relayed: tuple[tuple[str, str], ...] = ()  # (author, text) of every answer relayed to the consumer
 
     @property
     def is_closed(self) -> bool:

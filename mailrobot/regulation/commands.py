@@ -323,6 +323,7 @@ def _flood_label(flood: list[Command]) -> str:
 
 MESSAGES: dict[str, dict[str, str]] = {
     "ru": {
+        "reopened_by_answer": "Обращение было закрыто: Ваш ответ снова открыл его и отправлен потребителю.",
         "ask_outside": "Адрес «{target}» не входит в организации (домены: {domains}): запрос с данными "
         "потребителя отправляется только специалистам организаций (п. 4.3.7). Укажите организацию, группу "
         "или сотрудника.",
@@ -367,6 +368,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "решение пишется командой (#grant, #deny).",
     },
     "kk": {
+        "reopened_by_answer": "Өтініш жабық болған: Сіздің жауабыңыз оны қайта ашты және тұтынушыға "
+        "жіберілді.",
         "ask_outside": "«{target}» мекенжайы ұйымдарға жатпайды (домендер: {domains}): тұтынушы "
         "деректері бар сұрау тек ұйымдардың мамандарына жіберіледі (4.3.7-т.). Ұйымды, топты немесе "
         "қызметкерді көрсетіңіз.",
@@ -409,6 +412,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Тұтынушыға жауап беру үшін өтініш хатына жауап беріңіз; шешім пәрменмен жазылады (#grant, #deny).",
     },
     "en": {
+        "reopened_by_answer": "The case was closed: your answer reopened it and was sent to the consumer.",
         "ask_outside": "The address {target} is outside the organizations (domains: {domains}): a request "
         "carries the consumer's data and goes only to the organizations' specialists (4.3.7). Name an "
         "organization, a group or a staff member.",

@@ -10,12 +10,15 @@ from mailrobot.mail.forwarded import clean_subject
 from mailrobot.mail.language import detect_language
 from mailrobot.mail.parse import Attachment, Parsed
 from mailrobot.mail.quotes import strip_reply
+from mailrobot.regulation.caseview import CaseView
 from mailrobot.regulation.classify import Facts, Kind, Verdict
 from mailrobot.regulation.commands import decide_staff_reply
 from mailrobot.regulation.effects import (
     AddEvent,
     CaseEffect,
+    CommandReply,
     OnCase,
+    RelayAnswer,
     ReopenCase,
     ReportRefusal,
     RouteCase,
@@ -237,10 +240,38 @@ def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy)
     effects: list[Effect] = [RecordMessage(MessageStatus.REPLY, verdict.reason), OnCase(case.id, case.number)]
     replied_to = facts.reference.replied_to if facts.reference else None
     text = strip_reply(parsed.text)
-    effects += decide_staff_reply(
-        role, parsed.from_addr, case, text, facts.staff, replied_to, policy.max_commands_per_mail
+    effects += _replayed_or_late(
+        case,
+        decide_staff_reply(
+            role, parsed.from_addr, case, text, facts.staff, replied_to, policy.max_commands_per_mail
+        ),
     )
     return effects
+
+
+def _replayed_or_late(case: CaseView, effects: list[CaseEffect]) -> list[Effect]:
+    """An answer already relayed, delivered again (a client's resend: same author, same text, a new
+    Message-ID), is recorded as a duplicate and not relayed twice; an answer to a closed case reopens it
+    first (state reopened, on the timeline), its author is told, and it is then relayed."""
+    relay = next((e for e in effects if isinstance(e, RelayAnswer)), None)
+    if relay is None:
+        return list(effects)
+    author, text = relay.author.lower(), _comparable(relay.text)
+    if any(a.lower() == author and _comparable(t) == text for a, t in case.relayed):
+        reason = f"duplicate answer: {relay.author} sent the same text before; not relayed again"
+        others = [e for e in effects if e is not relay]
+        duplicate = AddEvent(EventKind.DUPLICATE_ANSWER, reason, relay.author)
+        return [RecordMessage(MessageStatus.DUPLICATE, reason), duplicate, *others]
+    if case.is_closed:
+        told = CommandReply(relay.author, "answer", True, "reopened_by_answer")
+        return [ReopenCase(relay.author), *effects, told]
+    return list(effects)
+
+
+def _comparable(text: str) -> str:
+    """An answer's words, for telling a resend: addresses (a relayed answer's are replaced), spacing and
+    letter case do not count."""
+    return " ".join(re.sub(r"\S+@\S+", " ", text).split()).casefold()
 
 
 def _refuse(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:

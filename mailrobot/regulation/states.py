@@ -85,6 +85,7 @@ class EventKind(StrEnum):
     CATEGORIZED = "categorized"
     CLOSED = "closed"
     REOPENED = "reopened"
+    DUPLICATE_ANSWER = "duplicate_answer"  # the same answer delivered again (a client's resend): not relayed
     NOTE = "note"
     COMMAND = "command"
     EMPTY_REPLY = "empty_reply"

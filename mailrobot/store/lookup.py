@@ -155,6 +155,16 @@ def _unwrap(
     return found.original, found.forwarders, found.kept
 
 
+def relayed_answers(session: Session, case_id: int) -> tuple[tuple[str, str], ...]:
+    """(author, text) of every answer relayed to the consumer, final or interim, oldest first."""
+    rows = session.execute(
+        select(Event.actor, Event.detail)
+        .where(Event.case_id == case_id, Event.kind.in_((EventKind.ANSWER, EventKind.INTERIM_ANSWER)))
+        .order_by(Event.id)
+    )
+    return tuple((actor, detail) for actor, detail in rows)
+
+
 def load_case(
     session: Session,
     number: str,
@@ -218,4 +228,5 @@ def load_case(
         and now is not None
         and case.assignee in away_addresses(session, Staff.from_settings(settings), calendar.local_date(now)),
         held=held_answers(session, case.id),
+        relayed=relayed_answers(session, case.id),
     )

@@ -16,7 +16,7 @@ from mailrobot.mail.render import Renderer
 from mailrobot.mail.tokens import read_reply_address
 from mailrobot.regulation.workdays import WorkCalendar
 from tests.support.config import SECRET, settings_dict
-from tests.support.factories import mail, reply, text_of
+from tests.support.factories import mail, read, reply, text_of
 from tests.support.routing_world import (
     CONSUMER,
     GRID,
@@ -195,3 +195,44 @@ def test_a_domain_gets_at_most_its_hourly_notices_public_providers_are_exempt(tm
     world.now += timedelta(hours=1)
     world.deliver_one(auto_reply_round(99, "robot99@vendor.example.com"))
     assert len(world.mails("notice")) == 46
+
+
+# -- 7. replays and late replies ----------------------------------------------------------------------------
+
+
+def resend(raw: bytes, message_id: str) -> bytes:
+    """The same mail as a client resends it: a new Message-ID, everything else alike."""
+    msg = read(raw)
+    msg.replace_header("Message-ID", message_id)
+    return msg.as_bytes()
+
+
+def test_the_same_answer_delivered_twice_is_relayed_once(world: World) -> None:
+    number, fwd = open_case(world)
+    first = reply(fwd, OP1, ANSWER, quote="outlook-ru")
+    assert world.deliver_one(first).status == "reply"
+    again = world.deliver_one(resend(first, "<resent-1@skes.example.kz>"))
+    assert again.status == "duplicate" and again.case_number == number
+    assert "duplicate answer" in again.reason
+    assert len(world.mails("answer", CONSUMER)) == 1
+    assert [k for k in world.kinds(number) if k in ("answer", "duplicate_answer")] == [
+        "answer",
+        "duplicate_answer",
+    ]
+    # Another text from the same operator is an answer of its own.
+    world.deliver_one(reply(fwd, OP1, "Дополнение: перерасчёт составит 1 200 тенге."))
+    assert len(world.mails("answer", CONSUMER)) == 2
+
+
+def test_a_staff_reply_to_a_closed_case_reopens_it_tells_its_author_and_is_relayed(world: World) -> None:
+    number, fwd = open_case(world)
+    world.deliver_one(reply(fwd, OP2, "#close"))
+    assert world.case(number).state == "closed"
+    outcome = world.deliver_one(reply(fwd, OP1, ANSWER))
+    assert outcome.status == "reply"
+    assert ANSWER in text_of(world.last("answer", CONSUMER))
+    kinds = world.kinds(number)
+    assert kinds.index("closed") < kinds.index("reopened") < kinds.index("answer")
+    assert ("reopened", OP1) in [(k, a) for k, a, _d in world.events(number)]
+    assert "снова открыл его и отправлен потребителю" in text_of(world.last("command_reply", OP1))
+    assert world.case(number).state == "answered"
