@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.case_commands import CaseCommands
 from mailrobot.casework.mailer import Mailer
+from mailrobot.casework.publish import publish_report
 from mailrobot.casework.staffmail import CaseWork, Suggest, Summarize
 from mailrobot.config import Settings
 from mailrobot.mail.parse import Attachment as ParsedAttachment
@@ -36,6 +37,7 @@ from mailrobot.regulation.effects import (
     SetCategory,
     TellStaff,
 )
+from mailrobot.regulation.publish import PublishReport
 from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
@@ -100,6 +102,9 @@ class Applier:
                     self.store_attachments(session, row, parsed)
                 case ReportRefusal():
                     self.commands.report_refusal(session, row, case, effect, parsed, now)
+                case PublishReport():
+                    outcome = publish_report(session, self.mailer, effect, now)
+                    row.reason = result.reason = f"{row.reason}; {outcome}"[:2000]
                 case CommandReply():
                     replies.append(effect)
                 case _:

@@ -95,11 +95,15 @@ def report_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write report.html, report.txt, report.csv, faq.html and faq.txt to this directory.",
 )
-@click.option("--send", is_flag=True, help="Mail the report to people.head and people.pr now.")
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Mail the report to people.head now (the head sends it to people.pr by replying #publish).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON.")
 def report_monthly(config_path: str, month: str | None, out: Path | None, send: bool, as_json: bool) -> None:
     """The monthly report of cases, top questions with answers, and the FAQ draft, on demand."""
-    from mailrobot.jobs.report_mail import produce
+    from mailrobot.jobs.report_mail import produce, report_json
     from mailrobot.jobs.reports import parse_month, previous_month
 
     if not (out or send or as_json):
@@ -131,29 +135,8 @@ def report_monthly(config_path: str, month: str | None, out: Path | None, send: 
         (out / "faq.txt").write_text(output.faq.text, encoding="utf-8")
         click.echo(f"{report.period}: {report.received} cases; written to {out}")
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "month": report.period,
-                    "received": report.received,
-                    "answered": report.answered,
-                    "on_time": report.on_time,
-                    "late": report.late,
-                    "pending": report.pending,
-                    "on_time_rate": report.on_time_rate,
-                    "median_hours": report.median_hours,
-                    "median_working_days": report.median_working_days,
-                    "by_category": {b.label: b.count for b in report.by_category},
-                    "by_organization": {b.label: b.count for b in report.by_organization},
-                    "top_questions": [
-                        {"rank": q.rank, "count": q.count, "question": q.question, "answer": q.answer}
-                        for q in report.top_questions
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        # Each top question with its count and all its case numbers, so a group can be checked.
+        click.echo(json.dumps(report_json(report), ensure_ascii=False, indent=2))
     if send:
         click.echo(f"{report.period}: {queued} report mails queued; " + send_now(services))
 

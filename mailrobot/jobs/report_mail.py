@@ -28,6 +28,7 @@ from mailrobot.jobs.reports import (
 )
 from mailrobot.mail.render import Rendered, Renderer
 from mailrobot.regulation.deadlines import extended_after_deadline, late_by
+from mailrobot.regulation.publish import FAQ_BEGIN, FAQ_END, PUBLISH_NOTE
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Case
 
@@ -261,6 +262,27 @@ def produce(
     for other in faq_languages(report, language)[1:]:
         faqs[other] = renderer.render("faq", other, faq_context(report, settings, other))
     faq_draft = faqs[language]
-    mail = renderer.render("monthly_report", language, context | {"faq_title": faq_draft.subject})
+    mail = renderer.render("monthly_report", language, context | head_part(faq_draft))
     csv_data = report_csv(session, settings, calendar, report, now)
     return ReportOutput(report, mail, csv_data, faq_draft, faqs)
+
+
+def head_part(faq: Rendered) -> dict[str, str]:
+    """What the report mail adds for the head, who publishes it (4.3.11): how, and the FAQ draft's text
+    between the marker lines that the head may edit in the reply (regulation.publish)."""
+    return {
+        "faq_title": faq.subject,
+        "faq_text": faq.text.strip(),
+        "publish_note": PUBLISH_NOTE,
+        "faq_begin": FAQ_BEGIN,
+        "faq_end": FAQ_END,
+    }
+
+
+def mail_in(output: ReportOutput, settings: Settings, renderer: Renderer, language: str) -> Rendered:
+    """The report mail in `language` (a head who reads Kazakh gets it in Kazakh), its FAQ text too."""
+    if language == settings.robot.default_language:
+        return output.mail
+    faq = output.faqs.get(language) or output.faq
+    context = report_context(output.report, settings, language) | head_part(faq)
+    return renderer.render("monthly_report", language, context)

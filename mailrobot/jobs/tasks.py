@@ -17,7 +17,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +31,11 @@ from mailrobot.jobs import report_mail as report_output
 from mailrobot.jobs import reports
 from mailrobot.mail.compose import Attachment
 from mailrobot.mail.render import Rendered, Renderer
+from mailrobot.mail.tokens import reply_address
 from mailrobot.regulation import deadlines
 from mailrobot.regulation.deadlines import JOB_NAMES, OVERDUE, DeadlineView
 from mailrobot.regulation.decide import is_mailable
+from mailrobot.regulation.publish import report_thread
 from mailrobot.regulation.states import EventKind, MailKind, MessageStatus, OutboxState
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
@@ -385,28 +387,38 @@ class Jobs:
         return JobResult("monthly_report", "done", run.detail, period, mails)
 
     def report_recipients(self) -> list[str]:
+        """The head reviews the report and publishes it to PR with #publish (4.3.11); with no head
+        configured, PR gets it directly."""
         people = self.settings.people
-        return [a for a in dict.fromkeys([*people.head, *people.pr]) if is_mailable(a)]
+        return [a for a in dict.fromkeys(people.head or people.pr) if is_mailable(a)]
 
     def send_report(
         self, session: Session, output: report_output.ReportOutput, recipients: Sequence[str], now: datetime
     ) -> int:
-        """Queue the report mail, with its CSV and FAQ draft attached, to each of `recipients`."""
+        """Queue the report mail, with its CSV and FAQ draft(s) attached, to each of `recipients`, in their
+        language, from the report's own signed reply address (the head's #publish comes back to it)."""
         attachments = [
             Attachment("report.csv", "text/csv", output.csv),
             Attachment("faq.html", "text/html", (output.faq.html or "").encode("utf-8")),
         ]
+        default = self.settings.robot.default_language
+        attachments += [
+            Attachment(f"faq-{language}.html", "text/html", (faq.html or "").encode("utf-8"))
+            for language, faq in output.faqs.items()
+            if language != default
+        ]
+        thread = report_thread(output.report.period)
+        robot = self.settings.robot
+        signed = reply_address(robot.secret or "", self.settings.smtp.from_address, thread)
         for person in recipients:
-            self._queue(
-                session,
-                None,
-                "report",
-                person,
-                output.mail,
-                now,
-                f"report-{output.report.period}",
-                attachments,
+            rendered = report_output.mail_in(
+                output, self.settings, self.renderer, self.settings.staff_language(person)
             )
+            envelope = self.mailer.staff_envelope(None, person, MailKind.REPORT, thread=thread)
+            envelope = replace(envelope, reply_to=signed)
+            mail = self.mailer.queue(session, None, MailKind.REPORT, envelope, rendered, now, attachments)
+            session.flush()
+            log.info("report %s queued to %s (outbox #%s)", output.report.period, person, mail.id)
         return len(recipients)
 
     # -- helpers ------------------------------------------------------------------------------------------

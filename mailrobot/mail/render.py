@@ -417,6 +417,11 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "late_total": 3,
         "faq_title": "Черновик раздела «Вопросы и ответы» за октябрь 2026 г.",
+        # The head's part (regulation.publish): how to publish, and the FAQ text between marker lines.
+        "faq_text": "Вопрос 1. В квитанции неверные показания.\nОтвет: Показания исправлены.",
+        "publish_note": "----- #publish -----",
+        "faq_begin": "=====FAQ BEGIN=====",
+        "faq_end": "=====FAQ END=====",
     },
     "command_reply": {
         "case_number": "SKES-2026-000123",

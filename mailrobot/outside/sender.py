@@ -1,13 +1,16 @@
 """The outbox sender: drains pending mail over SMTP with retry and backoff.
 
 A row is marked sent only after the server accepted it; a crash in between resends the same bytes with the
-same Message-ID, which is the worst the crash rule allows.
+same Message-ID, which is the worst the crash rule allows.  On SQLite the moment of acceptance is also
+written at once to a journal beside the database (`<file>.sent`), so a kill -9 before the batch's record
+commits resends nothing that had left (the kill drill, bench/drills/kill9.py, counted tens of twins a kill).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import smtplib
 import ssl
 import threading
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -166,6 +170,39 @@ def probe_login(settings: SmtpSettings) -> None:
         client.quit()
 
 
+class SentJournal:
+    """The outbox rows the SMTP server accepted and the database has not recorded yet, one id a line.
+
+    A line is written (not fsync'd: a killed process loses nothing the kernel has) the moment the server
+    says 250; the file is emptied once the batch's record commits.  Read at start: the rows it names left
+    already, and are recorded as sent instead of being sent again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def accepted(self, outbox_id: int) -> None:
+        os.write(self._fd, b"%d\n" % outbox_id)  # one write() with O_APPEND: whole lines, whatever thread
+
+    def ids(self) -> set[int]:
+        return {int(line) for line in self.path.read_bytes().split() if line.isdigit()}
+
+    def recorded(self) -> None:
+        os.ftruncate(self._fd, 0)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def sent_journal_path(db: Database) -> Path | None:
+    """`<database file>.sent` for a SQLite file; None otherwise (PostgreSQL keeps its claims as row locks,
+    and a takeover by another host could not read a local file anyway)."""
+    name = db.engine.url.database if db.is_sqlite else None
+    return Path(f"{name}.sent") if name and name != ":memory:" else None
+
+
 @dataclass(frozen=True)
 class Result:
     outbox_id: int
@@ -187,6 +224,25 @@ class OutboxSender:
         # Set on shutdown: sends in flight finish and are recorded, the rest of the batch waits for the next
         # start (not counted as an attempt), so SIGTERM is quick and loses no record of a send.
         self.stopping = threading.Event()
+        path = sent_journal_path(db)
+        self.journal = SentJournal(path) if path is not None else None
+        self._recovered = self.journal is None
+
+    def _recover(self) -> None:
+        """Rows a killed sender had handed over but not recorded: sent, not to be sent again."""
+        self._recovered = True
+        assert self.journal is not None
+        ids = self.journal.ids()
+        if not ids:
+            return
+        with self.db.transaction() as session:
+            pending = session.scalars(
+                select(Outbox.id).where(Outbox.id.in_(ids), Outbox.state == OutboxState.PENDING)
+            ).all()
+            if pending:
+                log.info("%s mail(s) had left before the last stop; recorded as sent", len(pending))
+                self._record(session, [Result(i, None) for i in pending])
+        self.journal.recorded()
 
     def _connection(self) -> SmtpConnection:
         conn = getattr(self._local, "conn", None)
@@ -206,6 +262,8 @@ class OutboxSender:
         except Exception as exc:  # a bug or an unexpected library error: never lose the row over it
             log.exception("sending outbox row %s raised", outbox_id)
             return Result(outbox_id, f"{type(exc).__name__}: {exc}")
+        if self.journal is not None:
+            self.journal.accepted(outbox_id)
         return Result(outbox_id, None)
 
     def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
@@ -226,12 +284,16 @@ class OutboxSender:
         if self.db.is_sqlite:
             # SQLite has one write lock for the whole database: never hold it while talking SMTP.  Only one
             # daemon runs on a SQLite file (leader.py), so no one else sends these rows meanwhile.
+            if not self._recovered:
+                self._recover()
             with self.db.transaction() as session:
                 batch = self.due(session, limit)
             results = self._send_all(batch)
             if results:
                 with self.db.transaction() as session:
                     self._record(session, results)
+                if self.journal is not None:
+                    self.journal.recorded()
         else:
             # PostgreSQL: only the leader sends, and as a second guard its rows stay claimed (row locks)
             # while they are sent and recorded.  A crash rolls the claim back at once: the rows are due
@@ -308,3 +370,5 @@ class OutboxSender:
         self.pool.shutdown(wait=True)
         for conn in self._connections:
             conn.close()
+        if self.journal is not None:
+            self.journal.close()

@@ -33,6 +33,7 @@ class Kind(StrEnum):
     AUTOMATIC = "automatic"  # bounce, auto-reply, list mail, our own mail: recorded, never answered
     SPAM = "spam"  # the filter in front of the mailbox says spam: no notice, no forward, kept for a release
     NO_SENDER = "no_sender"  # nobody to register the case for: quarantined for a human to look at
+    REPORT_REPLY = "report_reply"  # the head's reply to the monthly report: #publish sends it to PR (4.3.11)
 
 
 REPLY_KINDS = {"operator": Kind.OPERATOR_REPLY, "specialist": Kind.SPECIALIST_REPLY, "head": Kind.HEAD_REPLY}
@@ -59,6 +60,7 @@ class Facts:
     spam: str | None = None  # why the filter in front of the mailbox says spam (regulation/spam.py)
     # The requester's open cases (number, assignee), for the forward of a new one (issue 12 item 3).
     open_cases: tuple[tuple[str, str | None], ...] = ()
+    report_period: str | None = None  # a signed reference names the monthly report of this month, no case
 
     def role_of(self, sender: str) -> str | None:
         """The sender's role on the referenced case: the head by the config, else as a participant of the
@@ -235,11 +237,27 @@ class WebForm:
         return Verdict(Kind.WEBFORM, f"web form {parsed.from_addr} for {facts.webform[0]}")
 
 
+class ReportReply:
+    name = "report-reply"
+    description = (
+        "a signed reference to the monthly report: the head's reply decides its publication (4.3.11); "
+        "anyone else's is refused"
+    )
+
+    def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
+        if facts.report_period is None:
+            return None
+        if facts.staff.role_of(parsed.from_addr) == "head":
+            return Verdict(Kind.REPORT_REPLY, f"head's reply to the report for {facts.report_period}")
+        return _refused(self, f"{parsed.from_addr} replied to the report for {facts.report_period}")
+
+
 CHECKS: tuple[Check, ...] = (
     Automatic(),
     NoSender(),
     TokenFlood(),
     ForgedToken(),
+    ReportReply(),
     SignedReply(),
     SubjectHint(),
     Spam(),

@@ -12,7 +12,7 @@ from mailrobot.mail.parse import Attachment, Parsed
 from mailrobot.mail.quotes import strip_reply
 from mailrobot.regulation.caseview import CaseView
 from mailrobot.regulation.classify import Facts, Kind, Verdict
-from mailrobot.regulation.commands import decide_staff_reply
+from mailrobot.regulation.commands import decide_staff_reply, read_commands
 from mailrobot.regulation.effects import (
     AddEvent,
     CaseEffect,
@@ -24,6 +24,7 @@ from mailrobot.regulation.effects import (
     RouteCase,
     TellStaff,
 )
+from mailrobot.regulation.publish import PublishReport, edited_faq_file, faq_between_markers
 from mailrobot.regulation.routing import Mail, Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 
@@ -74,7 +75,7 @@ class SkipNotice:
     reason: str
 
 
-Effect = RecordMessage | RegisterCase | QueueNotice | SkipNotice | CaseEffect
+Effect = RecordMessage | RegisterCase | QueueNotice | SkipNotice | CaseEffect | PublishReport
 
 
 def is_mailable(address: str) -> bool:
@@ -100,7 +101,25 @@ def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> li
             return _forwarded_in(verdict, parsed, facts, policy)
         case Kind.WEBFORM:
             return _webform(verdict, parsed, facts, policy)
+        case Kind.REPORT_REPLY:
+            return _report_reply(verdict, parsed, facts)
     return _new_case(verdict, parsed, facts, policy)
+
+
+def _report_reply(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:
+    """The head's reply to the monthly report: `#publish` sends it to PR with the FAQ draft the head chose
+    (an attached file, else the text between the markers, else the original); anything else is kept."""
+    assert facts.report_period is not None
+    commands, _rest = read_commands(strip_reply(parsed.text) or parsed.text)
+    if not commands or commands[0].name != "publish":
+        return [RecordMessage(MessageStatus.REPLY, f"{verdict.reason}: no #publish, nothing sent")]
+    publish = PublishReport(
+        facts.report_period,
+        parsed.from_addr,
+        edited_faq_file(parsed.attachments),
+        faq_between_markers(parsed.text),
+    )
+    return [RecordMessage(MessageStatus.REPLY, f"{verdict.reason}: #publish"), publish]
 
 
 def _new_case(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sqlalchemy.exc import DBAPIError
+
 from mailrobot.config import Settings
 from mailrobot.jobs.scheduler import JobScheduler
 from mailrobot.logs import setup_logging
@@ -20,6 +22,7 @@ from mailrobot.outside.systemd import Notifier
 from mailrobot.regulation.workdays import check_timezone
 from mailrobot.service.context import Services
 from mailrobot.service.intake import Fetched, Outcome
+from mailrobot.store.db import database_trouble
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,7 @@ class Robot:
         leadership.raise_if_lost()  # exit non-zero, so that systemd restarts this daemon as a follower
 
     def _intake_loop(self) -> None:
-        failures = 0
+        failures = db_failures = 0
         while not self.stop.is_set():
             if self.reload_requested.is_set():
                 self.reload()  # e.g. the admin fixed the password the last login was refused with
@@ -172,11 +175,21 @@ class Robot:
                     if self.reload_requested.is_set() and self.reload():
                         break  # new IMAP settings: reconnect with them
                     self.sync(source)
+                    db_failures = 0
                     if self.stop.is_set() or self.reload_requested.is_set():
                         continue
                     self.notifier.status(f"idle, {self.sender.backlog()} in outbox")
                     source.wait(self.wakeup, timeout=self._wait_limit(source))
                     self.wakeup.clear()
+            except DBAPIError as exc:
+                # Nothing was moved out of the inbox that is not committed: the mail waits there.
+                trouble = (database_trouble(exc) or f"{type(exc).__name__}: {exc}").splitlines()[0]
+                delay = RECONNECT_DELAYS[min(db_failures, len(RECONNECT_DELAYS) - 1)]
+                db_failures += 1
+                log.error(
+                    "database unavailable: %s; the mail stays in the inbox, retrying in %s s", trouble, delay
+                )
+                self._pause(delay, f"database unavailable ({trouble[:120]}), retrying in {delay} s")
             except (MailboxGone, OSError) as exc:
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
@@ -296,6 +309,11 @@ class Robot:
             try:
                 sent, failed = current.drain()
                 self.metrics.count_sends(sent, failed)
+            except DBAPIError as exc:  # the intake loop says the same, with what to expect
+                trouble = (database_trouble(exc) or f"{type(exc).__name__}").splitlines()[0]
+                log.warning("outbox: database unavailable (%s); retrying in 10 s", trouble)
+                sent = 0
+                self.stop.wait(10)
             except Exception:
                 log.exception("outbox sender failed; retrying in 10 s")
                 sent = 0

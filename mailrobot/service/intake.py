@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.applier import Applied, Applier
 from mailrobot.config import Settings
+from mailrobot.jobs.suggestions import Suggestions, summarize_case
 from mailrobot.mail.identity import content_fingerprint, dedup_key
 from mailrobot.mail.parse import Parsed, Unparseable, parse_message
 from mailrobot.mail.render import Renderer
@@ -77,7 +78,9 @@ class Intake:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.applier = Applier(settings, calendar, renderer)
+        # Summaries of answered cases, and the most similar of them in each forward (issue 12 item 8).
+        self.suggestions = Suggestions()
+        self.applier = Applier(settings, calendar, renderer, summarize_case, self.suggestions)
         self.clock = clock
         self.policy = Policy(
             default_language=settings.robot.default_language,

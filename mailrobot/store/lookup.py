@@ -20,6 +20,7 @@ from mailrobot.mail.tokens import canonical_number, case_number_pattern
 from mailrobot.regulation.caseview import CaseView, HeldAnswer, ParticipantView, PendingExtension
 from mailrobot.regulation.classify import Facts
 from mailrobot.regulation.deadlines import extension_refusal, extension_start
+from mailrobot.regulation.publish import report_period
 from mailrobot.regulation.spam import SpamPolicy, sender_authenticated, spam_reason
 from mailrobot.regulation.staff import Staff
 from mailrobot.regulation.states import DONE_STATES, EventKind
@@ -94,6 +95,7 @@ class Lookup:
             now=now,
             spam=spam_reason(parsed, self.spam_policy),
             open_cases=open_cases,
+            report_period=report_period(refs.found.number) if refs.found and refs.found.signed else None,
         )
 
 

@@ -21,8 +21,10 @@ from mailrobot.jobs.reports import (
     previous_month,
 )
 from mailrobot.mail.compose import Envelope, compose
+from mailrobot.mail.tokens import read_reply_address
 from mailrobot.store.models import Event, Outbox
-from tests.support.jobs_world import HEAD, PR, World, add_case, at
+from tests.support.config import SECRET
+from tests.support.jobs_world import HEAD, World, add_case, at
 
 QUESTIONS = {
     "meter": [
@@ -267,10 +269,14 @@ def test_report_is_mailed_once_on_the_first_working_day(world: World) -> None:
     assert sunday.status == "skipped" and "due on 2026-11-02" in sunday.detail
 
     result = world.jobs().monthly_report(at(2026, 11, 2, 10, 0))
-    assert (result.status, result.period, result.mails) == ("done", "2026-10", 2)
+    # To the head alone, from the report's own signed reply address: the head publishes it (4.3.11).
+    assert (result.status, result.period, result.mails) == ("done", "2026-10", 1)
     mails = dict(world.outbox("report"))
-    assert set(mails) == {HEAD, PR}
-    message = mails[PR]
+    assert set(mails) == {HEAD}
+    message = mails[HEAD]
+    reply_to = message["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("feedback+report-2026-10.")
+    assert read_reply_address(SECRET, reply_to) == "report-2026-10"
     names = {part.get_filename() for part in message.iter_attachments()}
     assert names == {"report.csv", "faq.html"}
     assert message["Auto-Submitted"] == "auto-generated" and "октябрь 2026" in str(message["Subject"])
@@ -281,7 +287,7 @@ def test_report_is_mailed_once_on_the_first_working_day(world: World) -> None:
     # Later that day, the next day, after a restart: never again for October.
     for when in (at(2026, 11, 2, 15), at(2026, 11, 3, 10), at(2026, 11, 30, 10)):
         assert world.jobs("restarted").monthly_report(when).status == "already_done"
-    assert len(world.outbox("report")) == 2
+    assert len(world.outbox("report")) == 1
 
 
 def test_missed_first_working_day_is_caught_up_later(world: World) -> None:

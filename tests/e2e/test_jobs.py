@@ -177,11 +177,11 @@ def test_reminder_overdue_alert_digest_and_report_reach_people(
     assert "already_done" in mailrobot(config, "jobs", "run", "digest", "--now", late_at, "--send").stdout
     assert len(to(smtp_sink, HEAD)) == 3  # one digest only
 
-    # The month's report, on demand: files, and mail to the head and PR with both attachments.
+    # The month's report, on demand: files, and mail to the head (who publishes it) with both attachments.
     month = aigul["received_at"][:7]
     out = tmp_path / "report"
     result = mailrobot(config, "report", "monthly", "--month", month, "--out", str(out), "--send")
-    assert "2 cases" in result.stdout and "2 report mails queued" in result.stdout
+    assert "2 cases" in result.stdout and "1 report mails queued" in result.stdout
     assert {p.name for p in out.iterdir()} == {
         "report.html",
         "report.txt",
@@ -190,7 +190,8 @@ def test_reminder_overdue_alert_digest_and_report_reach_people(
         "faq.txt",
     }
     assert "<table" in (out / "report.html").read_text(encoding="utf-8")
-    for person in (HEAD, PR):
+    assert not [m for m in smtp_sink.messages if PR in m.rcpt_tos]  # PR: once the head says #publish
+    for person in (HEAD,):
         report = next(m for m in to(smtp_sink, person) if "Отчёт" in m.subject)
         attached = {part.get_filename(): part for part in report.message.iter_attachments()}
         assert set(attached) == {"report.csv", "faq.html"}

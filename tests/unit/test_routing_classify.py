@@ -58,6 +58,7 @@ def test_the_checks_are_named_and_ordered() -> None:
         "no-sender",
         "token-flood",
         "forged-token",
+        "report-reply",
         "signed-reply",
         "subject-hint",
         "spam",

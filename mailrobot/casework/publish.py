@@ -1,0 +1,96 @@
+"""The head's #publish: the monthly report, as it was mailed to the head, goes to people.pr (4.3.11).
+
+The report mail the head got is read back from the outbox (its text, HTML, CSV and FAQ draft); the FAQ
+draft that goes is the file the head attached, else the text between the markers of the head's reply,
+else the original.  A report is published once (a notification row per month, kind report_published);
+the text above the `#publish` note is what PR reads, the note and the markers are the head's alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailrobot.casework.mailer import Mailer
+from mailrobot.mail.compose import Attachment
+from mailrobot.mail.render import Rendered
+from mailrobot.regulation.decide import is_mailable
+from mailrobot.regulation.publish import FAQ_BEGIN, FAQ_END, PUBLISH_NOTE, PublishReport, report_thread
+from mailrobot.regulation.states import EventKind, MailKind
+from mailrobot.store.models import Notification, Outbox
+
+log = logging.getLogger(__name__)
+
+
+def published_key(period: str) -> str:
+    return f"published:{period}"
+
+
+def publish_report(session: Session, mailer: Mailer, effect: PublishReport, now: datetime) -> str:
+    """Queue the report to people.pr with the FAQ draft the head chose; what happened, for the message row."""
+    pr = [a for a in mailer.settings.people.pr if is_mailable(a)]
+    if not pr:
+        return "not published: no people.pr in the config"
+    thread = report_thread(effect.period)
+    row = session.scalar(
+        select(Outbox)
+        .where(Outbox.kind == MailKind.REPORT, Outbox.message_id.like(f"<mr.{thread}.report.%"))
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
+    if row is None or row.raw is None:
+        return f"not published: the report for {effect.period} is not in the outbox (purged, or never sent)"
+    try:
+        with session.begin_nested():  # once per month, whoever publishes and however often
+            session.add(
+                Notification(
+                    key=published_key(effect.period), kind=EventKind.REPORT_PUBLISHED, created_at=now
+                )
+            )
+    except IntegrityError:
+        return f"not published: the report for {effect.period} was published already"
+    original = message_from_bytes(row.raw, policy=policy.default)
+    assert isinstance(original, EmailMessage)
+    rendered, files, chosen = _for_pr(original, effect)
+    for person in pr:
+        envelope = mailer.staff_envelope(None, person, MailKind.REPORT, thread=f"{thread}-pr", reply_to=False)
+        mailer.queue(session, None, MailKind.REPORT, envelope, rendered, now, files)
+    log.info("report %s published to %s by %s (FAQ: %s)", effect.period, ", ".join(pr), effect.by, chosen)
+    return f"published to {', '.join(pr)} (FAQ draft: {chosen})"
+
+
+def _for_pr(original: EmailMessage, effect: PublishReport) -> tuple[Rendered, list[Attachment], str]:
+    plain = original.get_body(("plain",))
+    text = str(plain.get_content()) if plain is not None else ""
+    html_part = original.get_body(("html",))
+    html = str(html_part.get_content()) if html_part is not None else None
+    files = [
+        Attachment(
+            part.get_filename() or "attachment", part.get_content_type(), part.get_payload(decode=True)
+        )
+        for part in original.iter_attachments()
+    ]
+    kept = text.split(PUBLISH_NOTE, 1)[0].rstrip()
+    original_faq = text.split(FAQ_BEGIN, 1)[1].split("\n", 1)[1] if FAQ_BEGIN in text else ""
+    if effect.faq_file is not None and effect.faq_file.data is not None:
+        faq = Attachment(effect.faq_file.filename, effect.faq_file.content_type, effect.faq_file.data)
+        files = [f for f in files if not f.filename.startswith("faq")] + [faq]
+        chosen = f"the head's file {effect.faq_file.filename}"
+    elif effect.faq_text is not None:
+        files = [f for f in files if not f.filename.startswith("faq")]
+        # A BOM: the part can carry no charset parameter (compose), and editors and browsers read UTF-8 so.
+        files.append(Attachment("faq.txt", "text/plain", ("\ufeff" + effect.faq_text + "\n").encode("utf-8")))
+        kept = f"{kept}\n\n{effect.faq_text}"
+        chosen = "the text between the markers of the head's reply"
+    else:
+        kept = f"{kept}\n\n{original_faq.split(FAQ_END, 1)[0].strip()}".rstrip()
+        chosen = "the original"
+    subject = str(original["Subject"] or "")
+    return replace(Rendered(subject, kept + "\n"), html=html), files, chosen
