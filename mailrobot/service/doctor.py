@@ -7,6 +7,7 @@ changed, except the processed folder, which is created when the config allows it
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -67,6 +68,9 @@ def _checks(services: Services) -> Iterator[Check]:
     yield from _templates(services)
     database = _database(services)
     yield database
+    disk = _disk(services.settings)
+    if disk is not None:
+        yield disk
     if not database.failed:
         yield _outbox(services)
     imap = _Imap(settings)
@@ -185,6 +189,30 @@ def _database(services: Services) -> Check:
     return Check("database", OK, f"{shown}: schema current ({head})")
 
 
+# Below this much free space beside a SQLite file, a mail with attachments may not fit: it then waits in
+# the inbox, and the daemon's journal says "database unavailable: the disk is full" (drill 6).
+DISK_LOW = 64 * 1024 * 1024
+
+
+def _disk(settings: Settings, low: int = DISK_LOW) -> Check | None:
+    """Free space where the SQLite file lives (a PostgreSQL server's disk is its own admin's); None there."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    where = Path(url.database).resolve().parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError as exc:
+        return Check("disk", FAIL, f"cannot read the free space of {where}: {exc.strerror}")
+    shown = f"{free / 2**20:.1f} MB free in {where} (the database's directory)"
+    if free < low:
+        return Check(
+            "disk", FAIL, f"only {shown}: new mail may not fit and then waits in the inbox",
+            "free some space there (or move the database); the daemon goes on by itself",
+        )  # fmt: skip
+    return Check("disk", OK, shown)
+
+
 # Mail waiting longer than this means SMTP is down or refusing us: worth an admin's look.
 OUTBOX_WAIT_WARNING = timedelta(minutes=30)
 
@@ -211,6 +239,10 @@ def _outbox(services: Services) -> Check:
             "outbox", WARN, f"{health.pending} mail(s) waiting, the oldest for {_minutes(waited)} min",
             "is the SMTP server up? `mailrobot outbox list` shows each mail's last error",
         )  # fmt: skip
+    if waited is not None:  # a backlog younger than the warning: its age still shows an outage starting
+        seconds = int(waited.total_seconds())
+        age = f"{seconds} s" if seconds < 120 else f"{_minutes(waited)} min"
+        return Check("outbox", OK, f"{health.pending} mail(s) waiting, the oldest for {age}, none failed")
     return Check("outbox", OK, f"{health.pending} mail(s) waiting, none failed")
 
 

@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def database_trouble(exc: BaseException) -> str | None:
+    """What a database error says is wrong with the database itself, in an admin's words (the disk is full,
+    another writer holds the lock, the server is away); None when the error is not the database's."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    text = str(exc.orig or exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    if "disk is full" in text or "No space left" in text or code == "53100":
+        return f"the disk is full ({first})"
+    if "database is locked" in text:
+        return "another writer has held SQLite's lock longer than its busy timeout (30 s)"
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return f"the database does not answer ({first})"
+    return None
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:

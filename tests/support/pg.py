@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -75,6 +76,7 @@ class PostgresCluster:
         self.port = 0
         self.workdir: Path | None = None
         self._as: list[str] = []
+        self._options = ""
 
     @property
     def data_dir(self) -> Path:
@@ -150,6 +152,7 @@ class PostgresCluster:
                     "-c shared_buffers=64MB",
                 ]
             )
+            self._options = options
             try:
                 self._run(
                     str(self.bin / "pg_ctl"),
@@ -180,6 +183,19 @@ class PostgresCluster:
             self._run(str(self.bin / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w")
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None
+
+    @contextlib.contextmanager
+    def halted(self) -> Iterator[None]:
+        """The server down for the `with` block (killed: "immediate"), then up again on the same port with
+        the same data, as clients see a database crash and restart (the fault drills)."""
+        pg_ctl = str(self.bin / "pg_ctl")
+        self._run(pg_ctl, "stop", "-D", str(self.data_dir), "-m", "immediate", "-w")
+        try:
+            yield
+        finally:
+            self._run(
+                pg_ctl, "start", "-D", str(self.data_dir), "-w", "-l", str(self.log_path), "-o", self._options
+            )
 
     def __enter__(self) -> Self:
         return self.start()
