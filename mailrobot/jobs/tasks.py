@@ -329,11 +329,13 @@ class Jobs:
                 quarantined_total=session.scalar(quarantined) or 0,
             )
             failed = failed_mail(session, DIGEST_LIST_LIMIT)
+            shown = {c.id for part in (digest.open, digest.overdue) for c in part[:DIGEST_LIST_LIMIT]}
+            interim = interim_answered(session, sorted(shown))
             context = {
                 "date": digest.day,
-                "open": [_listed(c) for c in digest.open[:DIGEST_LIST_LIMIT]],
-                "due_today": [_listed(c) for c in digest.due_today[:DIGEST_LIST_LIMIT]],
-                "overdue": [_listed(c) for c in digest.overdue[:DIGEST_LIST_LIMIT]],
+                "open": [_listed(c, c.id in interim) for c in digest.open[:DIGEST_LIST_LIMIT]],
+                "due_today": [_listed(c, c.id in interim) for c in digest.due_today[:DIGEST_LIST_LIMIT]],
+                "overdue": [_listed(c, c.id in interim) for c in digest.overdue[:DIGEST_LIST_LIMIT]],
                 "counts": {
                     "open": len(digest.open),
                     "due_today": len(digest.due_today),
@@ -485,14 +487,31 @@ def _view(case: Case, operators: tuple[str, ...] = ()) -> DeadlineView:
     )
 
 
-def _listed(case: DeadlineView) -> dict[str, Any]:
-    """A case as the reminder and digest templates list it."""
+def _listed(case: DeadlineView, interim: bool = False) -> dict[str, Any]:
+    """A case as the reminder and digest templates list it; `interim`: an interim message went to the
+    consumer (the case still waits for its final answer)."""
     return {
         "number": case.number,
         "subject": case.subject,
         "assignee": ", ".join(case.responsible),
         "due_at": case.due_at,
+        "interim": interim,
     }
+
+
+def interim_answered(session: Session, case_ids: Sequence[int]) -> set[int]:
+    """Which of the cases got an interim message (#interim)."""
+    found: set[int] = set()
+    for start in range(0, len(case_ids), _CHUNK):
+        found.update(
+            session.scalars(
+                select(Event.case_id).where(
+                    Event.case_id.in_(case_ids[start : start + _CHUNK]),
+                    Event.kind == EventKind.INTERIM_ANSWER,
+                )
+            )
+        )
+    return found
 
 
 def notices_stopped(session: Session, since: datetime, limit: int = 20) -> list[dict[str, Any]]:

@@ -268,9 +268,11 @@ _DUE = datetime(2026, 3, 30, 13, 0, tzinfo=UTC)  # 30.03.2026 18:00 in Almaty
 
 def _sample_cases() -> list[dict[str, Any]]:
     return [
+        # interim: an interim message went to the consumer (#interim); the final answer is still due.
         {"number": "SKES-2026-000123", "subject": "Перерасчёт за электроэнергию", "assignee": "Иванова А.",
-         "due_at": _DUE},
-        {"number": "SKES-2026-000124", "subject": "", "assignee": "", "due_at": _DUE + timedelta(days=1)},
+         "due_at": _DUE, "interim": True},
+        {"number": "SKES-2026-000124", "subject": "", "assignee": "", "due_at": _DUE + timedelta(days=1),
+         "interim": False},
     ]
 
 

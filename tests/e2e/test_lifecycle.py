@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import re
 import signal
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailrobot.jobs.scheduler import JobScheduler
+from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.service.context import Services
 from mailrobot.service.daemon import Robot
 from tests.e2e.test_routing import Center, message, one, to
@@ -120,6 +122,29 @@ def test_only_the_extension_approvers_extend(world: Any) -> None:
     assert [e["actor"] for e in case["timeline"] if e["kind"] == "extended"] == [DIRECTOR]
 
 
+def report_json(center: Center, received_at: str) -> dict[str, Any]:
+    month = f"{datetime.fromisoformat(received_at).astimezone(ZoneInfo('Asia/Almaty')):%Y-%m}"
+    return json.loads(center.cli("report", "monthly", "--month", month, "--json"))
+
+
+def test_an_extension_after_the_deadline_stays_late_in_the_report(world: Any) -> None:
+    center = world(assign="round_robin")
+    arrived = datetime.now(UTC) - timedelta(days=8)  # three working days are over whatever the weekday
+    center.dovecot.append(
+        center.mailbox.username, mail(CONSUMER, "Прошу проверить счётчик.", "Счётчик"), msg_time=arrived
+    )
+    number = number_of(one(center.run(expect=2), OP1).subject)
+    case = shown(center, number)
+    assert datetime.fromisoformat(case["due_at"]) < datetime.now(UTC)
+    center.cli("cases", "extend", number, "--reason", "Нужна проверка на месте.", "--by", HEAD)
+    case = shown(center, number)
+    assert case["extended_at"] is not None and case["overdue_at"] is not None  # the breach stays recorded
+    [extended] = [e for e in case["timeline"] if e["kind"] == "extended"]
+    assert "extended after the deadline" in extended["detail"]
+    figures = report_json(center, case["received_at"])
+    assert (figures["late"], figures["extended_late"], figures["on_time"], figures["pending"]) == (1, 1, 0, 0)
+
+
 # -- 1: operators consolidate -------------------------------------------------------------------------------
 
 
@@ -168,10 +193,19 @@ def test_an_interim_message_leaves_the_case_open(world: Any) -> None:
     case = shown(center, number)
     assert case["state"] == "new" and case["answered_at"] is None
     assert "interim_answer" in [e["kind"] for e in case["timeline"]]
+    # The head's digest tells the case that got an interim message from the others.
+    day = WorkCalendar().next_working_day(date.today())
+    center.cli("jobs", "run", "digest", "--now", f"{day.isoformat()}T10:00", "--send")
+    [digest] = center.sink.wait_for(center.seen + 1)[center.seen :]
+    center.seen += 1
+    assert digest.rcpt_tos == (HEAD,) and f"{number}: Перерасчёт" in digest.text()
+    assert "дан промежуточный ответ" in digest.text()
     center.send(reply(message(forward), OP1, "Перерасчёт выполнен, сумма в квитанции за декабрь."))
     [final] = center.run(expect=1)
     assert final.rcpt_tos == (CONSUMER,) and "Промежуточный" not in final.subject
     assert shown(center, number)["state"] == "answered"
+    figures = report_json(center, shown(center, number)["received_at"])
+    assert (figures["answered"], figures["interim"]) == (1, 1)  # the interim message is no answer
 
 
 # -- 4: one voice -----------------------------------------------------------------------------------------
@@ -241,6 +275,7 @@ def test_a_follow_up_to_an_answered_case_reopens_it(world: Any) -> None:
     assert case["state"] == "reopened" and case["answered_at"] is not None
     [reopened] = [e for e in case["timeline"] if e["kind"] == "reopened"]
     assert reopened["actor"] == CONSUMER and "new deadline" in reopened["detail"]
+    assert report_json(center, case["received_at"])["reopened"] == 1
     # A new mail of the same consumer: its own case, naming the open one, to the same operator.
     center.send(mail(CONSUMER, "И ещё: счётчик не передаёт показания.", "Счётчик"))
     second = center.run(expect=2)
