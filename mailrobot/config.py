@@ -395,6 +395,9 @@ class RoutingSettings(_Section):
     # Commands run from one staff mail; the rest are refused in the same confirmation (a flood of #ask or
     # #note lines must not become a flood of mail).
     max_commands_per_mail: int = Field(default=10, ge=1)
+    # Past this many new cases from one sender in an hour, the cases are registered and routed without a
+    # forward each: the operators get one summary per sender per hour instead.  0: no cap.
+    forwards_per_sender_per_hour: int = Field(default=20, ge=0)
     # Web-form mail: sent by these addresses, the consumer's address is in Reply-To or a body field.
     webform_senders: list[str] = Field(default_factory=list)
     webform_email_field: str = r"(?im)^\s*(?:e-?mail|email|эл\.?\s*почта|электронная почта)\s*:\s*(\S+@\S+)"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.casework.extension import ExtensionRefused, extend_case
@@ -31,11 +32,15 @@ from mailrobot.regulation.effects import (
     SetAway,
     SetCategory,
 )
-from mailrobot.regulation.states import CaseState, EventKind
+from mailrobot.regulation.states import CaseState, EventKind, MailKind, MessageStatus
 from mailrobot.store.away import set_away
-from mailrobot.store.models import Case, Event, Message
+from mailrobot.store.models import Case, Event, Message, Outbox
 
 log = logging.getLogger(__name__)
+
+# Refused mail reported to the head one by one in an hour; the next report is that hour's summary, and
+# later refusals wait in `messages list --status refused` (a flood of forgeries must not flood the head).
+REFUSAL_REPORTS_PER_HOUR = 3
 
 
 class CaseCommands:
@@ -237,9 +242,26 @@ class CaseCommands:
             "reason": effect.reason,
             "message_id": parsed.message_id or "",
             "excerpt": parsed.text[:1000],
+            "limited": False,  # True: the summary of this hour; later refusals are not reported one by one
+            "refused_last_hour": 0,
         }
+        hour = now - timedelta(hours=1)
         for head in effect.to:
+            reported = session.scalar(
+                select(func.count(Outbox.id)).where(
+                    Outbox.recipient == head,
+                    Outbox.kind == MailKind.REFUSED_REPORT,
+                    Outbox.created_at >= hour,
+                )
+            )
+            if reported is not None and reported > REFUSAL_REPORTS_PER_HOUR:
+                continue  # the summary of this hour went already: the mail is in `messages list`
+            if reported == REFUSAL_REPORTS_PER_HOUR:
+                refused = select(func.count(Message.id)).where(
+                    Message.status == MessageStatus.REFUSED, Message.received_at >= hour
+                )
+                context |= {"limited": True, "refused_last_hour": session.scalar(refused) or 0}
             rendered = self.mailer.renderer.render("refused", self.mailer.language_for(head), context)
             envelope = self.mailer.staff_envelope(case, head, "refused", reply_to=False)
-            self.mailer.queue(session, case, "refused_report", envelope, rendered, now)
+            self.mailer.queue(session, case, MailKind.REFUSED_REPORT, envelope, rendered, now)
         log.warning("message #%s from %s refused: %s", row.id, parsed.from_addr, effect.reason)

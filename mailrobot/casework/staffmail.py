@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -160,6 +160,9 @@ class CaseWork:
         heads = self.staff.heads if effect.copy_head else ()
         for head in heads:
             add_participant(case, head, "head", None, now)
+        if effect.forward != "mail":
+            self.flood_summary(session, case, effect, (*chosen, *heads), now)
+            return
         open_cases = [{"number": n, "assignee": a or ""} for n, a in effect.open_cases]
         context = self.context(case, open_cases=open_cases, similar=self.similar(session, case))
         self.send_staff(session, case, "forward", (*chosen, *heads), "forward", context, now, attachments)
@@ -174,6 +177,40 @@ class CaseWork:
             asker = chosen[0] if len(chosen) == 1 else None
             question = ROUTE_QUESTION.get(self.language, ROUTE_QUESTION["ru"]).format(rule=effect.rule)
             self.ask(session, case, AskSpecialists(target, question, asker), now, attachments, chosen)
+
+    def flood_summary(
+        self, session: Session, case: Case, effect: RouteCase, to: Sequence[str], now: datetime
+    ) -> None:
+        """Past routing.forwards_per_sender_per_hour, a case is routed without its forward (on the
+        timeline); the first such case of the hour sends its recipients one summary of the sender's cases."""
+        limit = self.settings.routing.forwards_per_sender_per_hour
+        detail = (
+            f"not forwarded: {effect.flood} cases from {case.requester} in an hour "
+            f"(routing.forwards_per_sender_per_hour = {limit})"
+        )
+        session.add(Event(case=case, at=now, kind=EventKind.FORWARD_HELD, detail=detail))
+        if effect.forward != "summary" or not to:
+            return
+        numbers = session.scalars(
+            select(Case.number)
+            .where(Case.requester == case.requester, Case.received_at >= now - timedelta(hours=1))
+            .order_by(Case.id)
+            .limit(100)
+        ).all()
+        context = {
+            "sender": case.requester,
+            "count": effect.flood,
+            "limit": limit,
+            "case_numbers": [*dict.fromkeys([*numbers, case.number])],
+        }
+        rendered = self.mailer.renderer.render("forward_summary", self.language, context)
+        for address in dict.fromkeys(to):
+            # About many cases: its Message-ID names none, so a reply to it answers no consumer.
+            envelope = self.mailer.staff_envelope(
+                case, address, MailKind.FORWARD_SUMMARY, thread=f"flood-{case.number}", reply_to=False
+            )
+            self.mailer.queue(session, case, MailKind.FORWARD_SUMMARY, envelope, rendered, now)
+        log.warning("case %s: %s", case.number, detail)
 
     def holder_of_open_cases(
         self, group: Group, open_cases: Sequence[tuple[str, str | None]], away: frozenset[str]

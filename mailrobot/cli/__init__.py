@@ -13,9 +13,19 @@ import click
 
 from mailrobot.cli import admin, cases, jobs, messages, outbox, run
 from mailrobot.cli.common import main_config_option
+from mailrobot.store.db import DatabaseFilesRefused
 
 
-@click.group()
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        # The database files' refusal (owner, -wal/-shm) is the command's error message, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except DatabaseFilesRefused as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="mailrobot")
 @main_config_option
 def main(config_path: str | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,15 +80,35 @@ def _version() -> str:
         return "unknown"
 
 
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by its owner alone (0700), whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_file(path: Path, data: bytes) -> None:
+    """Write a new file readable by its owner alone (0600), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(data)
+
+
 class _Writer:
+    """Files of the export: personal data, so 0600 in 0700 directories."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.sums: list[tuple[str, str]] = []
 
     def write(self, relative: str, data: bytes) -> str:
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        folder = self.root
+        for part in Path(relative).parts[:-1]:
+            folder = folder / part
+            if not folder.is_dir():
+                private_dir(folder)
+        private_file(path, data)
         self.sums.append((hashlib.sha256(data).hexdigest(), relative))
         return relative
 
@@ -116,8 +137,21 @@ def _attachment(files: _Writer, message_id: int, k: int, attachment: Attachment)
 
 def export_case(db: Database, number: str, out: Path, now: datetime | None = None) -> Exported:
     """Write case `number` into the new or empty directory `out` (see the module docstring for the layout)."""
+    if out.is_symlink() and not out.exists():
+        raise ExportError(
+            f"{out} is a symbolic link to {os.readlink(out)}, which does not exist: "
+            "export into a new directory (or create the link's target first)"
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} exists and is not an empty directory: export into a new one")
+    try:
+        return _export(db, number, out, now)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ExportError(f"cannot write the export into {out}: {exc.strerror}{where}") from None
+
+
+def _export(db: Database, number: str, out: Path, now: datetime | None) -> Exported:
     with db.sessions() as session:
         case = session.scalar(select(Case).where(Case.number == number))
         if case is None:
@@ -147,7 +181,7 @@ def export_case(db: Database, number: str, out: Path, now: datetime | None = Non
             select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id).options(undefer(Outbox.raw))
         ).all()
 
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)
         files = _Writer(out)
         message_list, message_files = [], {}
         for n, message in enumerate(messages, 1):
@@ -182,5 +216,6 @@ def export_case(db: Database, number: str, out: Path, now: datetime | None = Non
             "outbox": outbox_list,
         }
     files.write("case.json", json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
-    (out / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for digest, name in files.sums), "utf-8")
+    sums = "".join(f"{digest}  {name}\n" for digest, name in files.sums)
+    private_file(out / "SHA256SUMS", sums.encode("utf-8"))
     return Exported(out, len(messages), len(outbox), len(attachments), purged)

@@ -425,6 +425,13 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "faq_begin": "=====FAQ BEGIN=====",
         "faq_end": "=====FAQ END=====",
     },
+    # One sender's flood of cases, once an hour, instead of a forward each (forwards_per_sender_per_hour).
+    "forward_summary": {
+        "sender": "robot@vendor.example",
+        "count": 21,  # the sender's cases in the last hour, this one included
+        "limit": 20,
+        "case_numbers": ["SKES-2026-000101", "SKES-2026-000121"],
+    },
     "command_reply": {
         "case_number": "SKES-2026-000123",
         "command": "#extend, #note",  # every command of the mail, each once
@@ -464,6 +471,9 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "reason": "signed-reply: token for SKES-2026-000123 used by someone@example.com, not a participant",
         "message_id": "abc@example.com",
         "excerpt": "#close",
+        # The hour's summary: refused mail keeps coming, later refusals this hour are not reported one by one.
+        "limited": False,
+        "refused_last_hour": 0,
     },
 }
 

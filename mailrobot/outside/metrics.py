@@ -11,14 +11,16 @@ and an admin who turns `[metrics] enabled` on should not have to reinstall first
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import start_http_server
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -86,21 +88,48 @@ class Metrics:
         return self.clock() - (self._last_sync if self._last_sync is not None else self._started)
 
     def serve(self, address: str, port: int) -> int:
-        """Start the HTTP endpoint in a thread; returns the port (useful with port 0)."""
+        """Start the HTTP endpoint in a thread; returns the port (useful with port 0).  Only /metrics and
+        /healthz answer; any other path is 404."""
         try:
-            server, _thread = start_http_server(port, addr=address, registry=self.registry)
+            server = make_server(
+                address, port, self.wsgi_app(), ThreadingWSGIServer, handler_class=_QuietHandler
+            )
         except OSError as exc:
             raise OSError(exc.errno, f"cannot serve metrics on {address}:{port}: {exc.strerror}") from None
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self._server = server
         bound = int(server.server_port)
         log.info("metrics on http://%s:%s/metrics", address, bound)
         return bound
+
+    def wsgi_app(self) -> Callable[..., Iterable[bytes]]:
+        """The endpoint as a WSGI app: /metrics (Prometheus' exposition), /healthz ("ok"), else 404."""
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO") or "/"
+            if path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            if path == "/healthz":
+                start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+                return [b"ok\n"]
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found: only /metrics and /healthz\n"]
+
+        return app
 
     def close(self) -> None:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr: a scrape every 15 s is not news."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class _DatabaseCollector(Collector):

@@ -46,6 +46,7 @@ class Facts:
     own_addresses: frozenset[str]
     notices_to_sender_today: int = 0  # to the requester's address without its +tag, in 24 hours
     notices_to_domain_this_hour: int | None = None  # to its domain; None: a public mail provider's
+    cases_from_requester_this_hour: int = 0  # registered for the requester in the last hour, before this mail
     reference: CaseReference | None = None  # the case the mail names (signed, or a subject hint)
     forged_token: str | None = None  # a token that looks like ours and does not verify
     token_flood: str | None = None  # more of our reply addresses than a reply carries

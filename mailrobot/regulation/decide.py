@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from mailrobot.mail.forwarded import clean_subject
@@ -40,6 +40,7 @@ class Policy:
     notices_per_domain_per_hour: int = 20  # 0: no domain cap
     routing: Routing | None = None  # None: cases are registered and noticed, not forwarded
     max_commands_per_mail: int = 10  # routing.max_commands_per_mail
+    forwards_per_sender_per_hour: int = 20  # 0: no cap
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,17 @@ def _register(
     effects.append(_notice_or_skip(register.requester, notice, facts, policy))
     route = _route(register, parsed, policy, facts.open_cases)
     if route is not None:
-        effects.append(route)
+        effects.append(_flood_checked(route, facts.cases_from_requester_this_hour, policy))
     return effects
+
+
+def _flood_checked(route: RouteCase, earlier: int, policy: Policy) -> RouteCase:
+    """Past routing.forwards_per_sender_per_hour cases from one sender in an hour, a case is routed
+    without its forward: the first one past the limit sends the hour's summary, the others nothing."""
+    limit = policy.forwards_per_sender_per_hour
+    if not limit or earlier < limit:
+        return route
+    return replace(route, forward="summary" if earlier == limit else "none", flood=earlier + 1)
 
 
 def routing_mail(register: RegisterCase, parsed: Parsed) -> Mail:

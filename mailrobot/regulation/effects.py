@@ -32,6 +32,10 @@ class RouteCase:
     copy_head: bool = False
     ask: tuple[str, ...] = ()  # specialists asked at once in the operators' name (routes.ask)
     open_cases: tuple[tuple[str, str | None], ...] = ()  # the consumer's open cases: (number, assignee)
+    # "mail": forward it; past routing.forwards_per_sender_per_hour, "summary": one summary of the
+    # sender's flood instead (once an hour), "none": routed without any mail.
+    forward: str = "mail"
+    flood: int = 0  # the sender's cases in the last hour, this one included (for the summary)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class MailKind(StrEnum):
     ANSWER = "answer"  # an operator's answer, relayed to the consumer
     EXTENSION = "extension"  # the consumer is told of a deadline extended to 14 days (4.3.9)
     FORWARD = "forward"  # a case to its operators (4.3.5)
+    FORWARD_SUMMARY = "forward_summary"  # one sender's flood of cases, once an hour, instead of forwards
     FOLLOWUP = "followup"  # the consumer's follow-up, to the case's operators
     ASK = "ask"  # a request to specialists (4.3.7)
     SPECIALIST_ANSWER = "specialist_answer"  # a specialist's answer, to the operator who asked (4.3.8)
@@ -86,6 +87,7 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     DUPLICATE_ANSWER = "duplicate_answer"  # the same answer delivered again (a client's resend): not relayed
+    FORWARD_HELD = "forward_held"  # routed without a forward: a flood from its sender (see decide)
     NOTE = "note"
     COMMAND = "command"
     EMPTY_REPLY = "empty_reply"

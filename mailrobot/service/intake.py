@@ -31,7 +31,7 @@ from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
-from mailrobot.store.queue import count_notice, notice_counts
+from mailrobot.store.queue import count_case, count_notice, notice_counts
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Intake:
             default_language=settings.robot.default_language,
             notices_per_sender_per_day=settings.robot.notices_per_sender_per_day,
             notices_per_domain_per_hour=settings.robot.notices_per_domain_per_hour,
+            forwards_per_sender_per_hour=settings.routing.forwards_per_sender_per_hour,
             routing=Routing.from_settings(settings),
             max_commands_per_mail=settings.routing.max_commands_per_mail,
         )
@@ -297,6 +298,8 @@ class Intake:
             # The notice goes to the requester: for a forward or a web form, not the sender.
             to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
             count_notice(notices_today, to)
+        for register in (e for e in effects if isinstance(e, RegisterCase)):
+            count_case(notices_today, register.requester)
         if applied.status == MessageStatus.IGNORED:
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied

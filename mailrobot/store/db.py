@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,18 +69,64 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class DatabaseFilesRefused(Exception):
+    """The SQLite files cannot be used safely by this user; the message says how to fix it."""
+
+
+def _owner(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """The database holds personal data: create it readable by its owner alone (0600, whatever the umask;
+    SQLite gives its -wal and -shm the same mode), and tighten a file left world-readable.  Refuse, with the
+    fix, what would leave the service files it cannot open: root working on another user's database (its
+    -wal and -shm would be root's), or such files already there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+    info = path.stat()
+    owner = _owner(info.st_uid)
+    if os.geteuid() == 0 and info.st_uid != 0:
+        raise DatabaseFilesRefused(
+            f"{path} belongs to {owner}: as root, this command would leave -wal/-shm files that {owner} "
+            f"(the service) cannot open. Run it as {owner}: runuser -u {owner} -- mailrobot ..."
+        )
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and side.stat().st_uid != info.st_uid:
+            raise DatabaseFilesRefused(
+                f"{side} belongs to {_owner(side.stat().st_uid)}, the database to {owner}, who cannot open "
+                f"it. Fix: chown {owner}: {side} (and run mailrobot by hand as {owner}: runuser -u {owner} "
+                "-- mailrobot ...)"
+            )
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        os.chmod(path, 0o600)  # an older version (or a hand) left it readable by others
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
-    """An engine for `url`; SQLite files get their directory created and safe pragmas."""
+    """An engine for `url`; SQLite files get their directory created, owner-only modes and safe pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            prepare_sqlite_file(Path(parsed.database))
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,  # a statement's values are mail and personal data: never in a log
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
         _sqlite_setup(engine)
         return engine
     return create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,

@@ -64,9 +64,12 @@ def notice_counts(
     session: Session, recipients: Iterable[str], now: datetime, counts: dict[str, int] | None = None
 ) -> dict[str, int]:
     """The notices sent (or queued) in the last 24 hours to each recipient without its +tag, and in the
-    last hour to each recipient's domain, keyed as `notice_keys` names them; zeros too.  `counts` (a
-    batch's, already filled for other recipients) is completed and returned."""
+    last hour to each recipient's domain, keyed as `notice_keys` names them, and the cases registered for
+    each in the last hour ("case:<address>"); zeros too.  `counts` (a batch's, already filled for other
+    recipients) is completed and returned."""
     counts = {} if counts is None else counts
+    recipients = list(recipients)
+    _registration_counts(session, recipients, now, counts)
     keys = [notice_keys(r) for r in recipients]
     bases = {b for b, _d in keys if b not in counts}
     domains = {d[1:] for _b, d in keys if d not in counts}
@@ -95,6 +98,28 @@ def notice_counts(
         )
         counts.update({"@" + domain: n for domain, n in rows if domain})
     return counts
+
+
+def _registration_counts(
+    session: Session, requesters: list[str], now: datetime, counts: dict[str, int]
+) -> None:
+    """Cases registered for each requester in the last hour, keyed "case:<address>" (routing's
+    forwards_per_sender_per_hour), zeros too."""
+    wanted = {r.lower() for r in requesters if "case:" + r.lower() not in counts}
+    counts.update(dict.fromkeys(("case:" + r for r in wanted), 0))
+    if wanted:
+        rows = session.execute(
+            select(Case.requester, func.count())
+            .where(Case.requester.in_(wanted), Case.received_at >= now - HOUR)
+            .group_by(Case.requester)
+        )
+        counts.update({"case:" + requester: n for requester, n in rows})
+
+
+def count_case(counts: dict[str, int], requester: str) -> None:
+    """One more case registered for `requester` in a batch's `notice_counts`."""
+    key = "case:" + requester.lower()
+    counts[key] = counts.get(key, 0) + 1
 
 
 def count_notice(counts: dict[str, int], recipient: str) -> None:

@@ -236,3 +236,36 @@ def test_a_staff_reply_to_a_closed_case_reopens_it_tells_its_author_and_is_relay
     assert ("reopened", OP1) in [(k, a) for k, a, _d in world.events(number)]
     assert "снова открыл его и отправлен потребителю" in text_of(world.last("command_reply", OP1))
     assert world.case(number).state == "answered"
+
+
+# -- 8. smaller findings ------------------------------------------------------------------------------------
+
+
+def test_a_burst_from_one_sender_gets_twenty_forwards_then_one_summary(tmp_path: Path) -> None:
+    world = world_with(tmp_path, routing={"forwards_per_sender_per_hour": 20})
+    burst = [mail("flood@mail.ru", f"Письмо {i}", subject=f"Вопрос {i}") for i in range(60)]
+    outcomes = world.deliver(*burst[:30]) + world.deliver(*burst[30:])
+    assert [o.status for o in outcomes] == ["case"] * 60  # every mail is still a case
+    assert len(world.mails("notice")) == 5
+    assert len(world.mails("forward")) == 20 * 2  # both operators ("everyone"), for the first 20
+    summaries = world.mails("forward_summary")
+    assert sorted(m.recipient for m in summaries) == [OP1, OP2]  # type: ignore[attr-defined]
+    body = text_of(summaries[0])
+    assert "flood@mail.ru" in body and "21 писем" in body and "SKES-2026-000021" in body
+    held = [n for n in range(21, 61) if "forward_held" in world.kinds(f"SKES-2026-{n:06d}")]
+    assert held == list(range(21, 61))
+    assert world.case("SKES-2026-000060").group == "operators"  # routed all the same
+    # Another sender is forwarded as usual.
+    open_case(world, sender="other@mail.ru")
+
+
+def test_refusal_reports_stop_after_a_few_an_hour_with_one_summary(world: World) -> None:
+    forged = [mail(OP1, f"#close\nподделка {i}", subject=f"Re: [SKES-2026-00000{i}]") for i in range(10)]
+    outcomes = world.deliver(*forged)
+    assert {o.status for o in outcomes} == {"refused"}
+    reports = world.mails("refused_report", HEAD)
+    assert len(reports) == 4  # three one by one, then the hour's summary
+    assert "за час" in str(reports[-1]["Subject"]) and "4 за последний час" in text_of(reports[-1])
+    world.now += timedelta(hours=1, minutes=1)
+    world.deliver(mail(OP1, "#close\nещё", subject="Re: [SKES-2026-000001]"))
+    assert len(world.mails("refused_report", HEAD)) == 5
