@@ -1,7 +1,8 @@
 """The `mailrobot` command line: the `main` group, and the command modules it registers.
 
-Holds: run (the daemon), cases, messages, outbox, jobs (jobs and report), admin (doctor, check-config, db,
-retention, routes, due-date, calendar), and common (the `--config` option and the helpers they share).
+Holds: run (the daemon), cases, consumers (erasure on request), messages, outbox, jobs (jobs and report),
+admin (doctor, check-config, db, retention, routes, due-date, calendar), and common (the `--config` option
+and the helpers they share).
 May import: the service and every stage below it.  A command module never imports this dispatcher back.
 """
 
@@ -11,7 +12,7 @@ import sys
 
 import click
 
-from mailrobot.cli import admin, cases, jobs, messages, outbox, run
+from mailrobot.cli import admin, cases, consumers, jobs, messages, outbox, run
 from mailrobot.cli.common import main_config_option
 from mailrobot.store.db import DatabaseFilesRefused
 
@@ -33,7 +34,7 @@ def main(config_path: str | None) -> None:
     # Each command reads `--config` from here when it was given before the subcommand (common.config_option).
 
 
-for _module in (run, cases, messages, outbox, jobs, admin):
+for _module in (run, cases, consumers, messages, outbox, jobs, admin):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -45,6 +45,20 @@ def db_upgrade(config_path: str) -> None:
     click.echo("database is up to date")
 
 
+@db.command("backup")
+@config_option
+@click.argument("path", type=click.Path(dir_okay=False))
+def db_backup(config_path: str, path: str) -> None:
+    """A consistent copy of the SQLite database at PATH, while the daemon runs (PostgreSQL: pg_dump)."""
+    from mailrobot.store.db import BackupRefused
+
+    try:
+        pages = load(config_path, upgrade=False).db.backup(Path(path))
+    except BackupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup of the database written to {path} ({pages} pages); README says how to restore it")
+
+
 @click.group()
 def retention() -> None:
     """Personal data: raw mail and attachments past their retention period."""

@@ -87,6 +87,7 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     DUPLICATE_ANSWER = "duplicate_answer"  # the same answer delivered again (a client's resend): not relayed
+    ERASED = "erased"  # the consumer's personal data was erased on request (`mailrobot consumers erase`)
     FORWARD_HELD = "forward_held"  # routed without a forward: a flood from its sender (see decide)
     NOTE = "note"
     COMMAND = "command"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,10 @@ def _sqlite_setup(engine: Engine) -> None:
         # Every transaction takes the write lock up front, so two writers serialise instead of one of them
         # losing its update: the lock waits up to busy_timeout.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class BackupRefused(Exception):
+    """`mailrobot db backup` cannot write the copy asked for; the message says why and what to do."""
 
 
 class DatabaseFilesRefused(Exception):
@@ -154,6 +159,36 @@ class Database:
 
     def upgrade(self) -> None:
         upgrade(self.engine)
+
+    def backup(self, path: Path) -> int:
+        """A consistent copy of the SQLite database at the new file `path` (0600), by SQLite's online
+        backup, while other connections (the daemon) go on writing; returns the pages copied.  Raises
+        BackupRefused for PostgreSQL (pg_dump is its tool) or an existing `path`."""
+        if not self.is_sqlite:
+            raise BackupRefused(
+                "the database is PostgreSQL: back it up with pg_dump, e.g. "
+                "pg_dump --format=custom --file=mailrobot.dump mailrobot (README: Backups)"
+            )
+        if path.exists() or path.is_symlink():
+            raise BackupRefused(f"{path} exists: back up into a new file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        target = sqlite3.connect(path)
+        pages = 0
+
+        def progress(_status: int, remaining: int, total: int) -> None:
+            nonlocal pages
+            pages = total
+
+        try:
+            with self.engine.connect() as conn:
+                source = conn.connection.driver_connection
+                source.backup(target, pages=1024, progress=progress)  # type: ignore[union-attr]
+        finally:
+            target.close()
+        return pages
 
     def dispose(self) -> None:
         self.engine.dispose()
