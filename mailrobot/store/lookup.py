@@ -72,7 +72,8 @@ class Lookup:
         # The notice goes to the consumer, not to the employee who forwarded or to the web form: count theirs.
         requester = forwarded.sender if forwarded else webform[0] if webform else sender
         by_address, by_domain = notice_keys(requester or "")
-        if requester and not {by_address, by_domain, "case:" + requester} <= notices.keys():
+        by_requester = "case:" + (requester or "").lower()
+        if requester and not {by_address, by_domain, by_requester} <= notices.keys():
             notice_counts(session, [requester], now, notices)
         public = by_domain[1:] in self.public_domains
         open_cases: tuple[tuple[str, str | None], ...] = ()
@@ -82,7 +83,7 @@ class Lookup:
             base,
             notices_to_sender_today=notices.get(by_address, 0),
             notices_to_domain_this_hour=None if public else notices.get(by_domain, 0),
-            cases_from_requester_this_hour=notices.get("case:" + (requester or ""), 0),
+            cases_from_requester_this_hour=notices.get(by_requester, 0),
             reference=refs.found,
             forged_token=refs.forged,
             token_flood=refs.flood,
