@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from mailrobot.casework.bounces import record_bounce
 from mailrobot.casework.case_commands import CaseCommands
 from mailrobot.casework.mailer import Mailer
 from mailrobot.casework.publish import publish_report
@@ -26,6 +27,7 @@ from mailrobot.regulation.effects import (
     CommandReply,
     ExtendDeadline,
     HoldAnswer,
+    MarkBounced,
     OnCase,
     RelayAnswer,
     RelaySpecialistAnswer,
@@ -102,6 +104,8 @@ class Applier:
                     self.store_attachments(session, row, parsed)
                 case ReportRefusal():
                     self.commands.report_refusal(session, row, case, effect, parsed, now)
+                case MarkBounced():  # a bounce may name mail of no case (a digest): no case needed
+                    record_bounce(session, self.mailer, row, case, effect, now)
                 case PublishReport():
                     outcome = publish_report(session, self.mailer, effect, now)
                     row.reason = result.reason = f"{row.reason}; {outcome}"[:2000]

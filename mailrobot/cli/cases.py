@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from mailrobot.cli.common import config_option, echo_json, iso, load, send_now
-from mailrobot.store.models import Case, utcnow
+from mailrobot.store.models import Attachment, Case, Message, utcnow
 
 
 @click.group()
@@ -103,6 +103,11 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
         data["timeline"] = [
             {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in case.events
         ]
+        files = select(Attachment).join(Message, Message.id == Attachment.message_row_id)
+        data["attachments"] = [  # under the names their senders gave them (issue 11.1)
+            {"name": a.filename, "content_type": a.content_type, "size": a.size, "message": a.message_row_id}
+            for a in session.scalars(files.where(Message.case_id == case.id).order_by(Attachment.id))
+        ]
     if as_json:
         echo_json(data)
         return
@@ -111,6 +116,8 @@ def cases_show(config_path: str, number: str, as_json: bool) -> None:
     for p in data["participants"]:
         asked = f", asked by {p['asked_by']}" if p["asked_by"] else ""
         click.echo(f"{'participant:':<16}{p['address']} ({p['role']}{asked})")
+    for a in data["attachments"]:
+        click.echo(f"{'attachment:':<16}{a['name']} ({a['size']} bytes, message #{a['message']})")
     click.echo("\n" + data["body"].strip()[:2000] + "\n\ntimeline:")
     for e in data["timeline"]:
         click.echo(f"  {e['at'][:19].replace('T', ' ')}  {e['kind']:<18} {e['actor']:<28} {e['detail']}")

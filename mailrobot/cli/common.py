@@ -95,7 +95,12 @@ def send_now(services: Services, now: datetime | None = None) -> str:
     from mailrobot.store.models import utcnow
 
     moment = max(utcnow(), now) if now else utcnow()
-    sender = OutboxSender(services.db, services.settings.smtp, clock=lambda: max(utcnow(), moment))
+    sender = OutboxSender(
+        services.db,
+        services.settings.smtp,
+        clock=lambda: max(utcnow(), moment),
+        secret=services.settings.robot.keys,
+    )
     try:
         sent, failed = sender.drain()
     finally:

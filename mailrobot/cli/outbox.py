@@ -14,11 +14,11 @@ def outbox() -> None:
 
 @outbox.command("list")
 @config_option
-@click.option("--failed", "failed_only", is_flag=True, help="Only mail that failed for good.")
+@click.option("--failed", "failed_only", is_flag=True, help="Only mail that failed for good or bounced.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--limit", default=1000, show_default=True)
 def outbox_list(config_path: str, failed_only: bool, as_json: bool, limit: int) -> None:
-    """List mail not sent yet: pending (being retried) and failed."""
+    """List mail not sent yet: pending (being retried) and failed; and mail that bounced."""
     from mailrobot.store.queue import list_queue
 
     db = load(config_path).db

@@ -118,6 +118,30 @@ def read_reply_address(secret: Secrets, address: str) -> str | None:
     return case if _verifies(secret, payloads, match["sig"]) else None
 
 
+_BOUNCE_LOCAL = re.compile(r"^(?P<base>[^+@]+)\+b\.(?P<id>\d{1,18})\.(?P<sig>[a-z2-7]+)@", re.IGNORECASE)
+
+
+def bounce_address(secret: Secrets, address: str, outbox_id: int) -> str:
+    """`feedback+b.<outbox id>.<token>@domain`: the envelope sender (VERP) of one outgoing mail, so that a
+    bounce names the mail it bounces, signed as reply addresses are."""
+    local, domain = address.split("@", 1)
+    return f"{local}+b.{outbox_id}.{sign(_keys(secret)[0], f'bounce:{outbox_id}')}@{domain}"
+
+
+def is_bounce_address(address: str) -> bool:
+    """Whether `address` has the shape of our VERP envelope sender (signed or not)."""
+    return bool(_BOUNCE_LOCAL.match(address.strip()))
+
+
+def read_bounce_address(secret: Secrets, address: str) -> int | None:
+    """The outbox row a VERP address names, or None when it is absent or its signature fails."""
+    match = _BOUNCE_LOCAL.match(address.strip())
+    if not match:
+        return None
+    outbox_id = int(match["id"])
+    return outbox_id if _verifies(secret, [f"bounce:{outbox_id}"], match["sig"]) else None
+
+
 def subject_tag(case_number: str) -> str:
     return f"[{case_number}]"
 

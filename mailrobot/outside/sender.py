@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import SmtpSettings
+from mailrobot.mail.tokens import Secrets, bounce_address
 from mailrobot.outside.oauth import TokenError, token_source, with_fresh_token, xoauth2
 from mailrobot.outside.probe import Failure, ProbeFailed, describe
 from mailrobot.regulation.states import OutboxState, mail_event
@@ -213,10 +214,17 @@ class Result:
 class OutboxSender:
     """Sends due outbox rows over a few kept-open connections and records each attempt."""
 
-    def __init__(self, db: Database, settings: SmtpSettings, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: SmtpSettings,
+        clock: Callable[[], datetime] = utcnow,
+        secret: Secrets | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
+        self.secret = secret  # signs the VERP envelope sender (smtp.verp); None: the plain from_address
         self._local = threading.local()
         self._connections: list[SmtpConnection] = []
         self._lock = threading.Lock()
@@ -252,9 +260,16 @@ class OutboxSender:
                 self._connections.append(conn)
         return conn
 
+    def envelope_sender(self, outbox_id: int) -> str:
+        """MAIL FROM of one outbox row: feedback+b.<id>.<token>@… (VERP), so that its bounce names it; the
+        mailbox itself with smtp.verp = false (providers that refuse any other sender)."""
+        if self.settings.verp and self.secret:
+            return bounce_address(self.secret, self.settings.from_address, outbox_id)
+        return self.settings.from_address
+
     def _send_one(self, outbox_id: int, recipient: str, raw: bytes) -> Result:
         try:
-            self._connection().send(self.settings.from_address, recipient, raw)
+            self._connection().send(self.envelope_sender(outbox_id), recipient, raw)
         except PermanentFailure as exc:
             return Result(outbox_id, str(exc), permanent=True)
         except TemporaryFailure as exc:

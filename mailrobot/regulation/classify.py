@@ -31,12 +31,26 @@ class Kind(StrEnum):
     HEAD_REPLY = "head_reply"  # answer or commands, #grant/#deny included (4.3.9)
     REFUSED = "refused"  # fails the trust checks: not relayed, recorded, reported to the head
     AUTOMATIC = "automatic"  # bounce, auto-reply, list mail, our own mail: recorded, never answered
+    BOUNCE = "bounce"  # a DSN for one of our mails (VERP, or its signed Message-ID): marked bounced
     SPAM = "spam"  # the filter in front of the mailbox says spam: no notice, no forward, kept for a release
     NO_SENDER = "no_sender"  # nobody to register the case for: quarantined for a human to look at
     REPORT_REPLY = "report_reply"  # the head's reply to the monthly report: #publish sends it to PR (4.3.11)
 
 
 REPLY_KINDS = {"operator": Kind.OPERATOR_REPLY, "specialist": Kind.SPECIALIST_REPLY, "head": Kind.HEAD_REPLY}
+
+
+@dataclass(frozen=True)
+class BounceFacts:
+    """The mail of ours a bounce returns, found by our VERP envelope sender or its signed Message-ID."""
+
+    outbox_id: int
+    kind: str  # a MailKind
+    recipient: str
+    via: str  # "VERP address …" or "original Message-ID <…>"
+    status: str
+    diagnostic: str
+    already_bounced: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ class Facts:
     webform_senders: frozenset[str] = frozenset()
     now: datetime | None = None
     spam: str | None = None  # why the filter in front of the mailbox says spam (regulation/spam.py)
+    bounce: BounceFacts | None = None  # the mail of ours a bounce returns (the case, if any, is `case`)
     # The requester's open cases (number, assignee), for the forward of a new one (issue 12 item 3).
     open_cases: tuple[tuple[str, str | None], ...] = ()
     report_period: str | None = None  # a signed reference names the monthly report of this month, no case
@@ -88,6 +103,21 @@ class Check(Protocol):
 
 def _refused(check: Check, detail: str) -> Verdict:
     return Verdict(Kind.REFUSED, f"{check.name}: {detail}")
+
+
+class Bounced:
+    name = "bounced"
+    description = (
+        "a bounce of one of our mails, named by our signed VERP envelope sender or the DSN's original "
+        "Message-ID: the outbox row becomes bounced (a forged DSN names nothing and stays ignored)"
+    )
+
+    def check(self, parsed: Parsed, facts: Facts) -> Verdict | None:
+        b = facts.bounce
+        if b is None:
+            return None
+        status = " ".join(filter(None, (b.status, b.diagnostic))) or "no status given"
+        return Verdict(Kind.BOUNCE, f"bounce of {b.kind} #{b.outbox_id} to {b.recipient} ({b.via}): {status}")
 
 
 class Automatic:
@@ -254,6 +284,7 @@ class ReportReply:
 
 
 CHECKS: tuple[Check, ...] = (
+    Bounced(),
     Automatic(),
     NoSender(),
     TokenFlood(),

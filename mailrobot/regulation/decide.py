@@ -17,6 +17,7 @@ from mailrobot.regulation.effects import (
     AddEvent,
     CaseEffect,
     CommandReply,
+    MarkBounced,
     OnCase,
     RelayAnswer,
     ReopenCase,
@@ -26,7 +27,7 @@ from mailrobot.regulation.effects import (
 )
 from mailrobot.regulation.publish import PublishReport, edited_faq_file, faq_between_markers
 from mailrobot.regulation.routing import Mail, Routing
-from mailrobot.regulation.states import EventKind, MessageStatus
+from mailrobot.regulation.states import CONSUMER_MAIL_KINDS, EventKind, MessageStatus
 
 # Strict on purpose: a requester address goes into an outgoing To: header.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -90,6 +91,8 @@ def decide(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> li
             return [RecordMessage(MessageStatus.IGNORED, verdict.reason)]
         case Kind.SPAM:
             return [RecordMessage(MessageStatus.SPAM, verdict.reason)]
+        case Kind.BOUNCE:
+            return _bounced(verdict, facts)
         case Kind.NO_SENDER:
             return [RecordMessage(MessageStatus.QUARANTINED, verdict.reason)]
         case Kind.REFUSED:
@@ -301,6 +304,21 @@ def _comparable(text: str) -> str:
     """An answer's words, for telling a resend: addresses (a relayed answer's are replaced), spacing and
     letter case do not count."""
     return " ".join(re.sub(r"\S+@\S+", " ", text).split()).casefold()
+
+
+def _bounced(verdict: Verdict, facts: Facts) -> list[Effect]:
+    """A bounce of our mail: recorded (ignored, never answered), tied to the case; for mail to the consumer
+    (answer, notice, extension) the case's people are told the consumer did not get it."""
+    bounce = facts.bounce
+    assert bounce is not None
+    effects: list[Effect] = [RecordMessage(MessageStatus.IGNORED, verdict.reason)]
+    tell: tuple[str, ...] = ()
+    if facts.case is not None:
+        effects.append(OnCase(facts.case.id, facts.case.number))
+        if bounce.kind in CONSUMER_MAIL_KINDS and not bounce.already_bounced:
+            tell = tuple(a for a in _followup_recipients(facts) if a != bounce.recipient)
+    effects.append(MarkBounced(bounce.outbox_id, bounce.status, bounce.diagnostic, tell))
+    return effects
 
 
 def _refuse(verdict: Verdict, parsed: Parsed, facts: Facts) -> list[Effect]:

@@ -161,6 +161,17 @@ class ReportRefusal:
     reason: str
 
 
+@dataclass(frozen=True)
+class MarkBounced:
+    """A mail of ours came back (a DSN names it): its outbox row is `bounced`, the case's timeline says so,
+    and `tell` (the case's operators, for a consumer's answer or notice) get a short mail."""
+
+    outbox_id: int
+    status: str
+    diagnostic: str
+    tell: tuple[str, ...] = ()
+
+
 CaseEffect = (
     OnCase
     | RouteCase
@@ -179,4 +190,5 @@ CaseEffect = (
     | ExtendDeadline
     | CommandReply
     | ReportRefusal
+    | MarkBounced
 )

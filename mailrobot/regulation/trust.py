@@ -12,7 +12,13 @@ import re
 from dataclasses import dataclass
 
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.tokens import Secrets, find_case_numbers, read_message_id, read_reply_address
+from mailrobot.mail.tokens import (
+    Secrets,
+    find_case_numbers,
+    is_bounce_address,
+    read_message_id,
+    read_reply_address,
+)
 
 # More of our reply addresses than any real reply carries (a reply-all to a forward and an ask holds two or
 # three): a mail listing more is guessing tokens, and is refused whatever it holds.
@@ -79,6 +85,7 @@ def _our_sub_addresses(parsed: Parsed, own_local: str, own_domain: str) -> set[s
     found = set()
     for address in (*parsed.to, *parsed.cc, *parsed.delivered_to):
         local, _, domain = address.lower().partition("@")
-        if domain == own_domain and local.startswith(own_local + "+"):
+        # The VERP envelope sender (feedback+b.…) is ours too, but names a mail, not a case: bounces only.
+        if domain == own_domain and local.startswith(own_local + "+") and not is_bounce_address(address):
             found.add(address.lower())
     return found

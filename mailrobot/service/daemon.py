@@ -50,7 +50,7 @@ class Robot:
         self.services = services
         self.db = services.db  # opened (and migrated) before READY=1; a reload keeps it
         self.intake = services.intake()
-        self.sender = OutboxSender(self.db, services.settings.smtp)
+        self.sender = OutboxSender(self.db, services.settings.smtp, secret=services.settings.robot.keys)
         # Ends the intake loop's wait (IDLE, poll or backoff) early: set by a reload and by every stop.
         self.wakeup = threading.Event()
         self.stop = _StopEvent(self.wakeup)
@@ -272,7 +272,8 @@ class Robot:
         self.services = services
         self.intake = services.intake()
         if settings.smtp != old.smtp:
-            self.sender = OutboxSender(self.db, settings.smtp)  # the send loop closes the old one
+            # the send loop closes the old one
+            self.sender = OutboxSender(self.db, settings.smtp, secret=settings.robot.keys)
             self.outbox_wakeup.set()
         if settings.logging != old.logging:
             setup_logging(settings.logging.level, settings.logging.json_format)

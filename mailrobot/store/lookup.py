@@ -14,20 +14,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import Settings
+from mailrobot.mail.dsn import read_dsn
 from mailrobot.mail.forwarded import Forwarded, unwrap, webform_consumer
 from mailrobot.mail.parse import Parsed
-from mailrobot.mail.tokens import canonical_number, case_number_pattern
+from mailrobot.mail.tokens import canonical_number, case_number_pattern, read_bounce_address, read_message_id
 from mailrobot.regulation.caseview import CaseView, HeldAnswer, ParticipantView, PendingExtension
-from mailrobot.regulation.classify import Facts
+from mailrobot.regulation.classify import BounceFacts, Facts
 from mailrobot.regulation.deadlines import extension_refusal, extension_start
 from mailrobot.regulation.publish import report_period
+from mailrobot.regulation.rules import BOUNCE
 from mailrobot.regulation.spam import SpamPolicy, sender_authenticated, spam_reason
 from mailrobot.regulation.staff import Staff
-from mailrobot.regulation.states import DONE_STATES, EventKind
+from mailrobot.regulation.states import DONE_STATES, EventKind, OutboxState
 from mailrobot.regulation.trust import find_reference
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.away import away_addresses
-from mailrobot.store.models import Case, Event, Participant
+from mailrobot.store.models import Case, Event, Outbox, Participant
 from mailrobot.store.queue import notice_counts, notice_keys
 
 # An interim answer held: its event's detail starts so (the rest is the text).
@@ -63,6 +65,10 @@ class Lookup:
         settings = self.settings
         refs = find_reference(parsed, settings.robot.keys, settings.smtp.from_address, self.case_pattern)
         case = load_case(session, refs.found.number, self.calendar, settings, now) if refs.found else None
+        bounce = find_bounce(session, parsed, settings.robot.keys) if BOUNCE.check(parsed) else None
+        if bounce is not None:  # the case is the bounced mail's, whatever the DSN's headers name
+            bounce, number = bounce
+            case = load_case(session, number, self.calendar, settings, now) if number else None
         sender = parsed.from_addr
         forwarded, forwarders, kept = _unwrap(self, parsed, sender, bool(refs.found and refs.found.signed))
         webform = None
@@ -96,6 +102,7 @@ class Lookup:
             webform_senders=self.webform_senders,
             now=now,
             spam=spam_reason(parsed, self.spam_policy),
+            bounce=bounce,
             open_cases=open_cases,
             report_period=report_period(refs.found.number) if refs.found and refs.found.signed else None,
         )
@@ -139,6 +146,36 @@ def held_answers(session: Session, case_id: int) -> tuple[HeldAnswer, ...]:
         else:
             held.pop(actor, None)
     return tuple(held.values())
+
+
+def find_bounce(
+    session: Session, parsed: Parsed, keys: tuple[str, ...]
+) -> tuple[BounceFacts, str | None] | None:
+    """The mail of ours a bounce returns, and its case number: by our signed VERP envelope sender among
+    the recipients, else by the DSN's original Message-ID if it is one of our signed ones; None for a
+    bounce that names neither (a forged DSN, or one without the original)."""
+    dsn = read_dsn(parsed)
+    row, via = None, ""
+    for address in (*parsed.delivered_to, *parsed.to, *parsed.cc):
+        outbox_id = read_bounce_address(keys, address)
+        if outbox_id is not None:
+            row, via = session.get(Outbox, outbox_id), f"VERP address {address}"
+            break
+    if row is None:
+        for message_id in dsn.original_message_ids:
+            if read_message_id(keys, message_id) is None:
+                continue
+            row = session.scalar(select(Outbox).where(Outbox.message_id.in_((f"<{message_id}>", message_id))))
+            if row is not None:
+                via = f"original Message-ID <{message_id}>"
+                break
+    if row is None:
+        return None
+    number = row.case.number if row.case is not None else None
+    facts = BounceFacts(
+        row.id, row.kind, row.recipient, via, dsn.status, dsn.diagnostic, row.state == OutboxState.BOUNCED
+    )
+    return facts, number
 
 
 def _unwrap(

@@ -159,8 +159,10 @@ class QueuedMail:
 
 
 def list_queue(session: Session, failed_only: bool = False, limit: int = 1000) -> list[QueuedMail]:
-    """Mail not sent yet (pending and failed), or only the failed, oldest first."""
-    states = (OutboxState.FAILED,) if failed_only else (OutboxState.PENDING, OutboxState.FAILED)
+    """Mail not sent yet (pending and failed) and mail that bounced, or only the failed and bounced,
+    oldest first."""
+    undelivered = (OutboxState.FAILED, OutboxState.BOUNCED)
+    states = undelivered if failed_only else (OutboxState.PENDING, *undelivered)
     rows = session.execute(
         select(Outbox, Case.number)
         .outerjoin(Case, Case.id == Outbox.case_id)

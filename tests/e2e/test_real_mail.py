@@ -136,6 +136,8 @@ def test_attachment_names_survive_both_ways(
     assert all(hashlib.sha256(data).hexdigest() == sha for data in got.values())
     assert "Видео счётчика.mp4" in forward.text() and "robot.max_attachment_bytes" in forward.text()
     [case] = as_json(config, "cases", "list")
+    shown = {a["name"] for a in as_json(config, "cases", "show", case["number"])["attachments"]}
+    assert shown == {"Счёт за май.pdf", "фото счётчика.jpg", "Өтініш_2026.docx", "Видео счётчика.mp4"}
     export = tmp_path / "export"
     mailrobot(config, "cases", "export", case["number"], "--out", str(export))
     exported = sorted(p.name for p in (export / "attachments").rglob("*") if p.is_file())
@@ -298,3 +300,83 @@ def test_with_trusted_authserv_ids_an_employee_forward_must_pass_authentication(
     shown = as_json(config, "cases", "show", cases["x@skes.example.kz"]["number"])
     kept = [e["detail"] for e in shown["timeline"] if e["kind"] == "forward_kept"]
     assert kept and "not authenticated" in kept[0]
+
+
+# -- 5. bounces ----------------------------------------------------------------------------------------------
+
+
+def dsn(to: str, original: bytes | None, recipient: str = "aigul@mail.ru") -> bytes:
+    """A delivery status notification as Postfix writes it, to `to` (the envelope sender of the mail)."""
+    headers = original.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace") if original else ""
+    returned = (
+        f"--r\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n" if original is not None else ""
+    )
+    return (
+        "From: MAILER-DAEMON@mx.mail.ru (Mail Delivery System)\r\n"
+        f"To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-" + str(abs(hash((to, recipient)))) + "@mx.mail.ru>\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        "--r\r\nContent-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n"
+        "--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.ru\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown\r\n"
+        + returned
+        + "--r--\r\n"
+    ).encode("utf-8")
+
+
+def test_a_bounced_notice_finds_its_case_by_verp_and_a_forged_one_changes_nothing(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_sink, **employees_center())
+    dovecot.append(mailbox.username, consumer_mail())
+    mailrobot(config, "run", "--once")
+    notice = next(m for m in smtp_sink.wait_for(2) if m.rcpt_tos == ("aigul@mail.ru",))
+    assert notice.mail_from.startswith("feedback+b.") and notice.mail_from.endswith("@skes.example.kz")
+    smtp_sink.clear()
+
+    forged = notice.mail_from.replace("feedback+b.", "feedback+b.9")  # another row, a signature that fails
+    out_of_office = consumer_mail("aigul@mail.ru", "Нет на месте", "В отпуске.", "<ooo@mail.ru>")
+    out_of_office = out_of_office.replace(b"To: feedback@example.kz", f"To: {notice.mail_from}".encode())
+    for raw in (
+        dsn(forged, None),
+        dsn(notice.mail_from, notice.raw),
+        out_of_office.replace(b"Subject:", b"Auto-Submitted: auto-replied\nSubject:"),
+    ):
+        dovecot.append(mailbox.username, raw)
+    mailrobot(config, "run", "--once")
+
+    [case] = as_json(config, "cases", "list")
+    timeline = as_json(config, "cases", "show", case["number"])["timeline"]
+    bounced = [e for e in timeline if e["kind"] == "mail_bounced"]
+    assert len(bounced) == 1 and "5.1.1" in bounced[0]["detail"] and "User unknown" in bounced[0]["detail"]
+    [told] = smtp_sink.wait_for(1)
+    assert told.rcpt_tos == (OP1,) and case["number"] in told.subject and "aigul@mail.ru" in told.text()
+    rows = as_json(config, "messages", "list")
+    assert sorted(r["status"] for r in rows) == ["case", "ignored", "ignored", "ignored"]
+    assert not any(r["status"] == "refused" for r in rows)  # the VERP address is no forged token
+    [row] = as_json(config, "outbox", "list", "--failed")
+    assert row["state"] == "bounced" and row["kind"] == "notice" and "5.1.1" in row["last_error"]
+
+
+def test_without_verp_the_dsn_original_message_id_is_the_fallback(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_sink, smtp={"verp": False}, **employees_center())
+    dovecot.append(mailbox.username, consumer_mail())
+    mailrobot(config, "run", "--once")
+    notice = next(m for m in smtp_sink.wait_for(2) if m.rcpt_tos == ("aigul@mail.ru",))
+    assert notice.mail_from == FEEDBACK
+    smtp_sink.clear()
+    dovecot.append(mailbox.username, dsn(FEEDBACK, notice.raw))
+    dovecot.append(mailbox.username, dsn(FEEDBACK, None, "other@mail.ru"))  # a DSN with no original
+    mailrobot(config, "run", "--once")
+    [case] = as_json(config, "cases", "list")
+    kinds = [e["kind"] for e in as_json(config, "cases", "show", case["number"])["timeline"]]
+    assert kinds.count("mail_bounced") == 1
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [(OP1,)]
+    statuses = sorted(r["status"] for r in as_json(config, "messages", "list"))
+    assert statuses == ["case", "ignored", "ignored"]

@@ -54,6 +54,7 @@ def verdict(parsed: Parsed, staff: Staff, case: CaseView | None = CASE, **facts:
 def test_the_checks_are_named_and_ordered() -> None:
     names = [c.name for c in CHECKS]
     assert names == [
+        "bounced",
         "automatic",
         "no-sender",
         "token-flood",
