@@ -10,7 +10,7 @@ the company's own words.  Only the standard library is used: this may run in the
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -70,25 +70,57 @@ class Suggestion:
 
 
 class SummaryIndex:
-    """Stored summaries, ready to be searched by a new question."""
+    """Stored summaries, ready to be searched by a new question.  Only the summaries that share a term with
+    the question (in their question or their answer) are scored: a likeness is a cosine, zero without a
+    common term, so the others cannot be among the most alike."""
 
     def __init__(self, summaries: Sequence[Summary]) -> None:
-        self.summaries = list(summaries)
-        q_terms = [question_terms(s.question) for s in self.summaries]
-        a_terms = [answer_terms(s.answer) for s in self.summaries]
+        self.summaries: list[Summary] = []
+        self._sides: list[tuple[Side, Side]] = []
+        self._position: dict[str, int] = {}
+        self._postings: dict[str, set[int]] = defaultdict(set)  # term -> summaries with it in either side
+        q_terms = [question_terms(s.question) for s in summaries]
+        a_terms = [answer_terms(s.answer) for s in summaries]
         self._q_idf, self._a_idf = _idf(q_terms), _idf(a_terms)
-        self._sides = [
-            (Side.of(_tfidf(q, self._q_idf)), Side.of(_tfidf(a, self._a_idf)))
-            for q, a in zip(q_terms, a_terms, strict=True)
-        ]
+        for summary, q, a in zip(summaries, q_terms, a_terms, strict=True):
+            self._put(summary, (Side.of(_tfidf(q, self._q_idf)), Side.of(_tfidf(a, self._a_idf))))
+
+    def add(self, summaries: Sequence[Summary]) -> None:
+        """More summaries, weighed with the term weights of the summaries indexed so far (a term none of them
+        had weighs as a rare one); a number indexed before is replaced."""
+        for summary in summaries:
+            q_terms, a_terms = question_terms(summary.question), answer_terms(summary.answer)
+            rare = math.log((1 + len(self.summaries) + 1) / 2) + 1
+            for terms, idf in ((q_terms, self._q_idf), (a_terms, self._a_idf)):
+                for term in terms:
+                    idf.setdefault(term, rare)
+            side = (Side.of(_tfidf(q_terms, self._q_idf)), Side.of(_tfidf(a_terms, self._a_idf)))
+            self._put(summary, side)
+
+    def _put(self, summary: Summary, side: tuple[Side, Side]) -> None:
+        index = self._position.get(summary.number)
+        if index is None:
+            index = self._position[summary.number] = len(self.summaries)
+            self.summaries.append(summary)
+            self._sides.append(side)
+        else:  # a reopened case answered again: its new summary stands (old postings only cost a score)
+            self.summaries[index], self._sides[index] = summary, side
+        for vector in (side[0].full, side[1].full):
+            for term in vector or ():
+                self._postings[term].add(index)
 
     def similar(self, question: str, limit: int = 3) -> list[Suggestion]:
         """The `limit` summaries most like `question`, the most alike first."""
         terms = question_terms(faq.question_text("", question))
         as_question = Side.of(_tfidf(terms, self._q_idf))
         as_answer = Side.of(_tfidf(terms, self._a_idf))
+        candidates: set[int] = set()
+        for vector in (as_question.full, as_answer.full):
+            for term in vector or ():
+                candidates |= self._postings.get(term, set())
         scored = []
-        for index, (stored_question, stored_answer) in enumerate(self._sides):
+        for index in candidates:
+            stored_question, stored_answer = self._sides[index]
             score = QUESTION_WEIGHT * alike(as_question, stored_question) + (1 - QUESTION_WEIGHT) * alike(
                 as_answer, stored_answer
             )
