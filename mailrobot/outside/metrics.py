@@ -31,7 +31,7 @@ from mailrobot.store.models import Case, Outbox, utcnow
 log = logging.getLogger(__name__)
 
 # Outcomes shown at 0 before the first message, so rate() and alerts work from the start.
-OUTCOMES = ("case", "followup", "ignored", "duplicate", "quarantined")
+OUTCOMES = ("case", "followup", "ignored", "duplicate", "quarantined", "spam")
 # Cases in these states wait for nobody; every other state is open and has a deadline.
 
 

@@ -380,3 +380,54 @@ def test_without_verp_the_dsn_original_message_id_is_the_fallback(
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [(OP1,)]
     statuses = sorted(r["status"] for r in as_json(config, "messages", "list"))
     assert statuses == ["case", "ignored", "ignored"]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+
+
+def test_bad_input_gives_a_clear_outcome_never_a_crash(
+    tmp_path: Path, dovecot: Dovecot, mailbox: Mailbox, smtp_sink: SmtpSink, write_config: WriteConfig
+) -> None:
+    config = write_config(tmp_path, mailbox, smtp_sink, **employees_center())
+    names = [
+        "a\x00b.pdf",  # NUL
+        "=?utf-8?B?" + base64.b64encode("счёт\r\nSubject: x.pdf".encode()).decode() + "?=",  # CR/LF inside
+        "я" * 10_000 + ".pdf",  # 10,000 characters
+        "..\\..\\windows\\system32\\акт.pdf",  # a path
+    ]
+    parts = [
+        _part(
+            "Content-Type: application/pdf\r\n"
+            + (
+                f'Content-Disposition: attachment; filename="{name}"\r\n'
+                if i != 2
+                else f"Content-Disposition: attachment; filename*=utf-8''{quote(name)}\r\n"
+            ),
+            PDF,
+        )
+        for i, name in enumerate(names)
+    ]
+    head = (
+        f"From: aigul@mail.ru\r\nTo: {FEEDBACK}\r\nSubject: names\r\nMessage-ID: <bad-names@mail.ru>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nFiles.\r\n"
+    )
+    dovecot.append(mailbox.username, (head + "".join(parts) + "--b--\r\n").encode("utf-8"))
+    nested = original("deep@mail.ru", "Свет.")
+    for i in range(50):
+        nested = mail(f"e{i}@skes.example.kz", f"Пересылаю {i}.", "Fwd", attached_message=nested)
+    dovecot.append(mailbox.username, nested)
+    dovecot.append(mailbox.username, dsn(FEEDBACK, None, "nobody@mail.ru"))
+    mailrobot(config, "run", "--once")
+
+    rows = {r["sender"]: r for r in as_json(config, "messages", "list")}
+    assert {r["status"] for r in rows.values()} == {"case", "ignored"}, rows
+    assert dovecot.list_uids(mailbox.username, "INBOX") == []
+    cases = {c["requester"]: c for c in as_json(config, "cases", "list")}
+    files = as_json(config, "cases", "show", cases["aigul@mail.ru"]["number"])["attachments"]
+    assert len(files) == 4
+    assert all(0 < len(f["name"]) <= 255 and not set(f["name"]) & set("\x00\r\n/\\") for f in files)
+    assert ".._.._windows_system32_акт.pdf" in {f["name"] for f in files}  # separators replaced, nothing else
+    deep = cases["e49@skes.example.kz"]  # nested past the limit: the forwarder's own case, with the reason
+    kept = [e["detail"] for e in as_json(config, "cases", "show", deep["number"])["timeline"]]
+    assert any("nested deeper than 20" in d for d in kept)
