@@ -58,6 +58,8 @@ def explain_mail(intake: Intake, raw: bytes, now: datetime) -> list[str]:
     group = routing.groups.get(route.group or "") if routing.groups else None
     if group is not None:
         lines.append(f"members:    {', '.join(group.members)} (assign {group.assign})")
+    if route.ask:
+        lines.append(f"asks:       {', '.join(route.ask)} (routes.ask: at once, in the operators' name)")
     if route.copy_head and settings.people.head:
         lines.append(f"copied to:  {', '.join(settings.people.head)} (routing.copy_head)")
     return lines

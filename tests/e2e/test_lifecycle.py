@@ -262,9 +262,13 @@ def test_a_colleagues_answer_to_an_away_operators_case_is_not_held(world: Any) -
 
 def test_a_follow_up_to_an_answered_case_reopens_it(world: Any) -> None:
     center = world(assign="round_robin")
-    center.send(mail(CONSUMER, "Нет квитанции за ноябрь.", "Квитанция"))
+    arrived = datetime.now(UTC) - timedelta(days=8)  # so that the reopening's deadlines differ from the first
+    center.dovecot.append(
+        center.mailbox.username, mail(CONSUMER, "Нет квитанции за ноябрь.", "Квитанция"), msg_time=arrived
+    )
     forward = one(center.run(expect=2), OP1)
     number = number_of(forward.subject)
+    first_due = datetime.fromisoformat(shown(center, number)["due_at"])
     center.send(reply(message(forward), OP1, "Квитанция отправлена повторно."))
     [answer] = center.run(expect=1)
     unsatisfied = "Ваш ответ не решает вопрос: квитанции нет."
@@ -275,7 +279,13 @@ def test_a_follow_up_to_an_answered_case_reopens_it(world: Any) -> None:
     assert case["state"] == "reopened" and case["answered_at"] is not None
     [reopened] = [e for e in case["timeline"] if e["kind"] == "reopened"]
     assert reopened["actor"] == CONSUMER and "new deadline" in reopened["detail"]
+    new_due = WorkCalendar().due_at(datetime.fromisoformat(reopened["at"]), 3)
+    assert datetime.fromisoformat(case["due_at"]) == new_due and new_due > first_due
     assert report_json(center, case["received_at"])["reopened"] == 1
+    # Extendable once more: 14 working days from the reopening (the case had no extension before).
+    center.cli("cases", "extend", number, "--reason", "Проверка на месте.", "--by", HEAD)
+    expected = WorkCalendar().due_at(datetime.fromisoformat(reopened["at"]), 14)
+    assert datetime.fromisoformat(shown(center, number)["due_at"]) == expected
     # A new mail of the same consumer: its own case, naming the open one, to the same operator.
     center.send(mail(CONSUMER, "И ещё: счётчик не передаёт показания.", "Счётчик"))
     second = center.run(expect=2)

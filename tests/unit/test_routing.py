@@ -164,6 +164,7 @@ def test_routes_test_cli_explains_the_choice(tmp_path: Path) -> None:
     assert any(line.startswith(" 2. heating -> operators: no: subject does not match") for line in lines)
     assert "result:     rule outage -> group operators (keyword 'отключили свет' in body)" in lines
     assert f"members:    {OP1}, {OP2} (assign everyone)" in lines
+    assert "asks:       grid (routes.ask: at once, in the operators' name)" in lines
     assert f"copied to:  {HEAD} (routing.copy_head)" in lines
 
 
