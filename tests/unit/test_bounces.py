@@ -94,3 +94,28 @@ def test_a_bounce_of_a_notice_tells_the_operators_and_marks_the_row() -> None:
 def test_an_auto_reply_stays_ignored() -> None:
     parsed = parse_message(consumer_mail(headers={"Auto-Submitted": "auto-replied"}))
     assert classify(parsed, Facts(frozenset({FEEDBACK}))).kind == Kind.AUTOMATIC
+
+
+REAL = Path(__file__).parents[1] / "data" / "dsn" / "sisimai"  # sisimai/set-of-emails, BSD-2 (README.md)
+GMAIL_ID = "CAByYQsF5qdTf_h-1AAVPW0RgR1YN+LE=+0Uv9LpQ4aA_myPtCw@mail.gmail.com"
+EXPECTED = {
+    "lhost-googleworkspace-01.eml": ("", GMAIL_ID),
+    "lhost-postfix-01.eml": ("5.1.1", None),
+    "lhost-exim-01.eml": ("", "hogeuoiuadogalhg.dg9i09@example.jp"),
+    "rhost-outlook-01.eml": ("5.2.2", "BLU436-SMTP6645ECA6E7FEFFE86D040BBA770@phx.gbl"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_bounces_are_read(name: str) -> None:
+    raw = (REAL / name).read_bytes()
+    parsed = parse_message(raw)
+    dsn = read_dsn(parsed)
+    status, original = EXPECTED[name]
+    assert dsn.status == status
+    if original is not None:
+        assert original in dsn.original_message_ids
+        # The same bounce of one of our mails names it by its signed Message-ID (smtp.verp = false).
+        ours = make_message_id(SECRET, "skes.kz", "SKES-2026-000001", "answer").strip("<>")
+        dsn = read_dsn(parse_message(raw.replace(original.encode(), ours.encode())))
+        assert ours in dsn.original_message_ids
