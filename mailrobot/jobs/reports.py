@@ -25,7 +25,7 @@ from mailrobot.jobs.faq_draft import Entry, Topic, draft_topics
 from mailrobot.jobs.redact import redact
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.deadlines import day_bounds, extended_after_deadline, late_by
-from mailrobot.regulation.states import EventKind
+from mailrobot.regulation.states import DONE_STATES, EventKind
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Case, Event
 
@@ -164,19 +164,25 @@ def build_report(
     """The report for the cases registered in `month` (local time), as known at `now`."""
     start, end = month_bounds(calendar, month)
     in_month = and_(Case.received_at >= start, Case.received_at < end)
-    unanswered = and_(Case.answered_at.is_(None), Case.closed_at.is_(None))
+    # Waiting for its final answer: never answered nor closed, or reopened (its first answer did not settle
+    # it: the deadline that counts is the reopening's).
+    unanswered = or_(
+        and_(Case.answered_at.is_(None), Case.closed_at.is_(None)), Case.state.not_in(list(DONE_STATES))
+    )
     # An extension granted after the deadline does not make the case on time (4.3.9): late against the first.
     extended_late = and_(
         Case.extended_at.is_not(None), Case.overdue_at.is_not(None), Case.overdue_at <= Case.extended_at
     )
-    late = or_(Case.answered_at > Case.due_at, and_(unanswered, Case.due_at < now), extended_late)
+    late = or_(
+        and_(~unanswered, Case.answered_at > Case.due_at), and_(unanswered, Case.due_at < now), extended_late
+    )
     report = MonthlyReport(month=month, generated_at=now)
 
     row = session.execute(
         select(
             func.count(),
             func.count(Case.answered_at),
-            func.sum(case((and_(Case.answered_at <= Case.due_at, ~extended_late), 1), else_=0)),
+            func.sum(case((and_(~unanswered, Case.answered_at <= Case.due_at, ~extended_late), 1), else_=0)),
             func.sum(case((late, 1), else_=0)),
             func.sum(case((and_(unanswered, Case.due_at >= now, ~extended_late), 1), else_=0)),
             func.sum(case((extended_late, 1), else_=0)),

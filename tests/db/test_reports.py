@@ -15,6 +15,7 @@ from mailrobot.jobs.report_mail import ReportOutput, produce
 from mailrobot.jobs.reports import (
     MonthlyReport,
     bars,
+    build_report,
     first_working_day,
     month_bounds,
     parse_month,
@@ -327,3 +328,59 @@ def test_report_counts_the_month_in_almaty(world: World) -> None:
             datetime(2026, 10, 31, 19, 30, tzinfo=UTC),
         )
     assert october(world).report.received == 1
+
+
+def test_reopened_and_extended_after_the_deadline_are_counted(world: World) -> None:
+    """Issue 12: a reopened case waits on its new deadline (late once it passes, though answered before);
+    an extension granted after the deadline keeps the case late; both are counted apart."""
+    received = at(2026, 10, 5, 11, 0)
+    first_due = world.calendar.due_at(received, 3)
+    with world.db.transaction() as session:
+        reopened_at = at(2026, 10, 12, 11, 0)
+        add_case(
+            session,
+            "SKES-2026-000001",
+            world.calendar.due_at(reopened_at, 3),
+            "reopened",
+            received,
+            answered_at=received + timedelta(hours=5),
+            reopened_at=reopened_at,
+            body="Нет квитанции.",
+        )
+        add_case(
+            session,
+            "SKES-2026-000002",
+            world.calendar.due_at(received, 14),
+            "extended",
+            received,
+            extended_at=first_due + timedelta(days=1),
+            overdue_at=first_due + timedelta(hours=1),
+            body="Проверьте счётчик.",
+        )
+        add_case(
+            session,
+            "SKES-2026-000003",
+            world.calendar.due_at(reopened_at, 3),
+            "reopened",
+            received,
+            answered_at=received + timedelta(hours=5),
+            reopened_at=reopened_at,
+            body="Всё ещё нет.",
+        )
+    before = build_report_at(world, at(2026, 10, 13, 9))  # the reopened cases' new deadline ahead
+    assert (before.on_time, before.late, before.pending, before.reopened, before.extended_late) == (
+        0,
+        1,
+        2,
+        2,
+        1,
+    )
+    after = build_report_at(world, at(2026, 11, 2, 10))  # past it, still unanswered
+    assert (after.on_time, after.late, after.pending) == (0, 3, 0)
+    [extended] = [c for c in after.late_cases if c.number == "SKES-2026-000002"]
+    assert extended.extended_late and extended.due_at == first_due
+
+
+def build_report_at(world: World, now: datetime) -> MonthlyReport:
+    with world.db.sessions() as session:
+        return build_report(session, world.settings, world.calendar, world.renderer, date(2026, 10, 1), now)
