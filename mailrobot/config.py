@@ -95,6 +95,9 @@ class ImapSettings(_Section):
     idle_restart: float = Field(default=300.0, gt=0, le=600)
     timeout: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=1000)
+    # A batch also stops at this many bytes of mail (RFC822.SIZE): memory is bounded by the config, not by
+    # the mail; a message larger than this is fetched alone.
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     verify_tls: bool = True
     # "oauth2" for Microsoft 365 and Gmail: a token from token_command or [imap.m365] instead of a password.
     auth: Literal["password", "oauth2"] = "password"

@@ -57,6 +57,27 @@ def content_fingerprint(raw: bytes) -> str:
     for name in _CONTENT_HEADERS:
         digest.update(name + b":" + found.get(name, b"") + b"\n")
     digest.update(b"\n")
-    for line in body.replace(b"\r\n", b"\n").rstrip().split(b"\n"):
-        digest.update(line.rstrip() + b"\n")
+    _digest_lines(digest, body)
     return digest.hexdigest()
+
+
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.rstrip() strips
+_CHUNK = 1 << 20
+
+
+def _digest_lines(digest: hashlib._Hash, body: bytes) -> None:
+    """digest.update(line.rstrip() + b"\n") for each line of body.replace(b"\r\n", b"\n").rstrip(), a
+    megabyte at a time: the whole body split into lines cost 3.5 times its size (a 34 MB scan: 120 MB)."""
+    end = len(body)
+    while end and body[end - 1] in _WHITESPACE:
+        end -= 1
+    if not end:
+        digest.update(b"\n")
+        return
+    start = 0
+    while start < end:
+        stop = body.find(b"\n", min(start + _CHUNK, end), end)
+        stop = end if stop == -1 else stop
+        # CRLF or LF: a line's trailing CR goes with its rstrip(), as after the replace.
+        digest.update(b"".join(line.rstrip() + b"\n" for line in body[start:stop].split(b"\n")))
+        start = stop + 1

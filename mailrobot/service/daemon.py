@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
@@ -15,14 +16,17 @@ from mailrobot.config import Settings
 from mailrobot.jobs.scheduler import JobScheduler
 from mailrobot.logs import setup_logging
 from mailrobot.outside import leader
-from mailrobot.outside.imap import MailboxGone, MailboxSource
-from mailrobot.outside.metrics import Metrics
+from mailrobot.outside.imap import MailboxGone, MailboxSource, fill_batches
 from mailrobot.outside.sender import OutboxSender
 from mailrobot.outside.systemd import Notifier
 from mailrobot.regulation.workdays import check_timezone
 from mailrobot.service.context import Services
 from mailrobot.service.intake import Fetched, Outcome
 from mailrobot.store.db import database_trouble
+
+if TYPE_CHECKING:
+    from mailrobot.outside.metrics import Metrics
+    from mailrobot.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,8 @@ class Robot:
         self.stop = _StopEvent(self.wakeup)
         self.outbox_wakeup = threading.Event()
         self.notifier = notifier or Notifier()
-        self.metrics = Metrics(self.db)
+        # prometheus_client is imported only with [metrics] enabled (a restart applies a change of it).
+        self.metrics: Metrics | Tally = _prometheus(self.db) if services.settings.metrics.enabled else Tally()
         self.reload_requested = threading.Event()
         self.scheduler: JobScheduler | None = None  # the leader's scheduled jobs (run_forever)
         self._leading = False
@@ -79,13 +84,19 @@ class Robot:
             if not uids:
                 self.metrics.mailbox_synced()
                 break
-            for start in range(0, len(uids), self.settings.imap.batch_size):
+            # Batches of imap.batch_size messages, and of imap.batch_bytes by their RFC822.SIZE: a backlog of
+            # scans takes what its config allows, not what its mail weighs (a bigger message goes alone).
+            imap = self.settings.imap
+            waiting = len(uids)
+            sizes = source.sizes(uids)
+            for chunk in fill_batches(uids, sizes, imap.batch_size, imap.batch_bytes):
                 if self.stop.is_set() or self.reload_requested.is_set():
                     break
-                chunk = uids[start : start + self.settings.imap.batch_size]
-                self.notifier.status(f"processing {len(chunk)} messages, {len(uids) - start} waiting")
-                fetched = [Fetched(uid, raw, arrived) for uid, raw, arrived in source.fetch(chunk)]
+                self.notifier.status(f"processing {len(chunk)} messages, {waiting} waiting")
+                waiting -= len(chunk)
+                fetched = [Fetched(uid, raw, arrived) for uid, raw, arrived in source.fetch(chunk, sizes)]
                 batch_outcomes = self.intake.process(source.mailbox, source.uidvalidity, fetched)
+                del fetched  # the raw bytes of this batch go before the next is fetched
                 self.outbox_wakeup.set()
                 source.mark_done([o.uid for o in batch_outcomes])
                 outcomes += batch_outcomes
@@ -340,6 +351,35 @@ class Robot:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGHUP, _reload)
+
+
+class _Counter:
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+
+class Tally:
+    """What the robot counts when [metrics] is off: nothing, and prometheus_client stays unimported."""
+
+    imap_reconnects = _Counter()
+
+    def count_outcomes(self, statuses: object) -> None:
+        pass
+
+    def count_sends(self, sent: int, failed: int) -> None:
+        pass
+
+    def mailbox_synced(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _prometheus(db: Database) -> Metrics:
+    from mailrobot.outside.metrics import Metrics
+
+    return Metrics(db)
 
 
 class _StopEvent(threading.Event):

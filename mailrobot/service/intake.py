@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from mailrobot.casework.applier import Applied, Applier
 from mailrobot.config import Settings
 from mailrobot.jobs.suggestions import Suggestions, summarize_case
+from mailrobot.mail.bigparts import parse_big
 from mailrobot.mail.identity import content_fingerprint, dedup_key
-from mailrobot.mail.parse import Parsed, Unparseable, parse_message
+from mailrobot.mail.parse import Parsed, Unparseable
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.classify import Facts, Verdict, classify
 from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCase, decide
@@ -227,7 +228,9 @@ class Intake:
         if row.attempts > MAX_ATTEMPTS:
             return f"processing did not finish in {MAX_ATTEMPTS} attempts"
         try:
-            return parse_message(raw, self.settings.robot.max_attachment_bytes, self.keep_headers)
+            # Big base64 parts are set aside while the MIME structure is parsed (mail.bigparts): a 25 MB
+            # scan costs its decoded size once, not ten times its encoded size.
+            return parse_big(raw, self.settings.robot.max_attachment_bytes, self.keep_headers)
         except Unparseable as exc:
             return f"unparseable: {exc}"
         except Exception as exc:  # a parser bug must not block the mailbox either

@@ -92,7 +92,7 @@ def test_notice_cap_per_sender(pipeline: Intake) -> None:
 def test_unparseable_and_crashing_messages_are_quarantined(
     pipeline: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_parse, real_classify = intake_module.parse_message, intake_module.classify
+    real_parse, real_classify = intake_module.parse_big, intake_module.classify
 
     def parse_or_crash(raw: bytes, limit: int, keep: tuple[str, ...] = ()) -> Parsed:
         if b"PARSER-BUG" in raw:
@@ -104,7 +104,7 @@ def test_unparseable_and_crashing_messages_are_quarantined(
             raise RuntimeError("bug in a later stage")
         return real_classify(parsed, facts)
 
-    monkeypatch.setattr(intake_module, "parse_message", parse_or_crash)
+    monkeypatch.setattr(intake_module, "parse_big", parse_or_crash)  # the intake's parse (mail.bigparts)
     monkeypatch.setattr(intake_module, "classify", classify_or_crash)
     outcomes = pipeline.process(
         BOX,
