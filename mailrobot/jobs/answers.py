@@ -22,7 +22,7 @@ from mailrobot.store.models import Case, Event, Outbox
 
 # Timeline kinds that may carry an answer's text in their detail, the most specific first.
 ANSWER_EVENT_KINDS = ("answer", "answered", "answer_relayed", "answer_sent", "answer_queued")
-# What Applier.queue_mail writes as the detail of "<kind>_queued": an address and a Message-ID, no text.
+# What store.queue.queue_mail writes as the detail of "<kind>_queued": an address and a Message-ID, no text.
 _MAIL_RECORD = re.compile(r"^to \S+ <[^>]*>$")
 _MIN_LENGTH = 15
 _MARK = "\u2063ANSWER\u2063"  # invisible separator: cannot occur in a rendered frame by accident

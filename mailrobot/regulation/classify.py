@@ -72,6 +72,7 @@ class Facts:
     webform: tuple[str, str] | None = None  # (address, name) of the consumer a web form names
     webform_senders: frozenset[str] = frozenset()
     now: datetime | None = None
+    replied_text: str | None = None  # the text of our mail the reply answers (history to cut)
     spam: str | None = None  # why the filter in front of the mailbox says spam (regulation/spam.py)
     bounce: BounceFacts | None = None  # the mail of ours a bounce returns (the case, if any, is `case`)
     # The requester's open cases (number, assignee), for the forward of a new one (issue 12 item 3).

@@ -219,7 +219,7 @@ def _route(
 def _followup(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy) -> list[Effect]:
     case = facts.case
     assert case is not None
-    text = strip_reply(parsed.text) or parsed.text.strip()
+    text = strip_reply(parsed.text, sent=facts.replied_text) or parsed.text.strip()
     reopen_days = policy.routing.reopen_days if policy.routing else None
     if (
         reopen_days is not None
@@ -271,7 +271,7 @@ def _staff_reply(verdict: Verdict, parsed: Parsed, facts: Facts, policy: Policy)
     ]
     effects: list[Effect] = [RecordMessage(MessageStatus.REPLY, verdict.reason), OnCase(case.id, case.number)]
     replied_to = facts.reference.replied_to if facts.reference else None
-    text = strip_reply(parsed.text)
+    text = strip_reply(parsed.text, sent=facts.replied_text)
     effects += _replayed_or_late(
         case,
         decide_staff_reply(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -105,7 +107,25 @@ class Lookup:
             bounce=bounce,
             open_cases=open_cases,
             report_period=report_period(refs.found.number) if refs.found and refs.found.signed else None,
+            replied_text=replied_text(session, parsed) if refs.found and refs.found.signed else None,
         )
+
+
+def replied_text(session: Session, parsed: Parsed) -> str | None:
+    """The text of our own mail that this reply answers (In-Reply-To), so that strip_reply can cut it out of
+    the reply wherever the client put it; None when it is not ours or retention purged it."""
+    ids = [f"<{i.strip('<>')}>" for i in parsed.in_reply_to[:3]]
+    if not ids:
+        return None
+    raw = session.scalar(select(Outbox.raw).where(Outbox.message_id.in_(ids)).limit(1))
+    if not raw:
+        return None
+    try:
+        message = message_from_bytes(raw, policy=policy.default)
+        body = message.get_body(preferencelist=("plain",)) if isinstance(message, EmailMessage) else None
+        return str(body.get_content()) if body is not None else None
+    except (LookupError, ValueError, AttributeError):  # our own mail: only a bug gets here; cut nothing then
+        return None
 
 
 def find_case(session: Session, number: str) -> Case | None:

@@ -293,3 +293,18 @@ def test_a_reply_and_the_case_it_answers_in_one_batch(world: World) -> None:
     )
     assert first.status == "case" and (second.status, second.case_number) == ("reply", number)
     assert read(world.mails("answer")[0].as_bytes())["To"]
+
+
+def test_our_own_forward_pasted_under_the_answer_without_quotes_is_cut(world: World) -> None:
+    # Some clients (and some operators) paste the mail they answer under the answer, with no "> ", no
+    # attribution and no reply-above marker: only knowing what we sent tells it apart.
+    _number, fwd = open_case(world)
+    ours = [line for line in text_of(fwd).splitlines() if "---" not in line]
+    pasted = "\n".join(ours[:8])
+    assert pasted.strip()
+    address = str(fwd["Reply-To"])
+    world.deliver_one(mail(OP1, f"{ANSWER}\n\n{pasted}", subject="Re: x", to=address,
+                           in_reply_to=str(fwd["Message-ID"])))  # fmt: skip
+    body = text_of(world.last("answer"))
+    assert ANSWER in body
+    assert not any(line.strip() and line.strip() in body for line in ours[:8] if len(line.strip()) > 12)
