@@ -293,7 +293,7 @@ def test_each_command(center: Center) -> None:
     [reopened] = center.run(expect=1)
     assert "снова открыто" in reopened.text()
     shown = case_json(center, number)
-    assert (shown["state"], shown["assignee"], shown["category"]) == ("new", OP2, "показания")
+    assert (shown["state"], shown["assignee"], shown["category"]) == ("reopened", OP2, "показания")
     assert shown["extended_at"] and shown["due_at"] > shown["received_at"]
     kinds = [e["kind"] for e in shown["timeline"]]
     for kind in ("note", "categorized", "assigned", "extension_requested", "extended", "closed", "reopened"):
