@@ -92,3 +92,35 @@ def test_row_stored_before_fingerprints_gets_one_when_its_message_id_comes_again
     assert again.status == "duplicate"
     with pipeline.db.sessions() as s:
         assert s.scalar(select(Message.fingerprint).where(Message.uid == 1)) is not None
+
+
+def test_a_second_bounce_of_the_same_mail_tells_nobody_again(tmp_path: Path) -> None:
+    from mailrobot.mail.tokens import bounce_address
+    from tests.support.config import SECRET
+
+    settings = make_settings(tmp_path, people={"head": ["head@example.kz"]})
+    pipeline = new_intake(settings, lambda: MONDAY_NOON)
+    pipeline.process(BOX, 7, [Fetched(1, consumer_mail(), FRIDAY_5PM)])
+    with pipeline.db.sessions() as s:
+        notice_id = s.scalar(select(Outbox.id).where(Outbox.kind == "notice"))
+    assert notice_id is not None
+    verp = bounce_address(SECRET, settings.smtp.from_address, notice_id)
+
+    def dsn(n: int) -> bytes:
+        return (
+            f"From: MAILER-DAEMON@mx.mail.ru\r\nTo: {verp}\r\nSubject: Undelivered Mail\r\n"
+            f"Message-ID: <dsn{n}@mx.mail.ru>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+            "--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.ru\r\n\r\n"
+            "Final-Recipient: rfc822; aigul@mail.ru\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+            "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n--r--\r\n"
+        ).encode()
+
+    first, second = pipeline.process(BOX, 7, [Fetched(2, dsn(1)), Fetched(3, dsn(2))])
+    assert first.status == second.status == "ignored" and "bounce of notice" in first.reason
+    with pipeline.db.sessions() as s:
+        row = s.get(Outbox, notice_id)
+        assert row is not None and row.state == "bounced" and "5.2.2" in (row.last_error or "")
+        told = list(s.scalars(select(Outbox).where(Outbox.kind == "delivery_failed")))
+        assert [t.recipient for t in told] == ["head@example.kz"]  # once, though two DSNs came
+        assert [e.kind for e in s.scalars(select(Event))].count("mail_bounced") == 2
