@@ -35,6 +35,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         "extended_at": iso(case.extended_at),
         "extension_reason": case.extension_reason,
         "overdue_at": iso(case.overdue_at),
+        "reopened_at": iso(case.reopened_at),
         "answered_at": iso(case.answered_at),
         "closed_at": iso(case.closed_at),
     }
@@ -76,6 +77,7 @@ _SHOWN = (
     "due_at",
     "extended_at",
     "overdue_at",
+    "reopened_at",
     "assignee",
     "category",
     "forwarded_by",

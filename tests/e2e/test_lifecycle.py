@@ -279,6 +279,7 @@ def test_a_follow_up_to_an_answered_case_reopens_it(world: Any) -> None:
     assert case["state"] == "reopened" and case["answered_at"] is not None
     [reopened] = [e for e in case["timeline"] if e["kind"] == "reopened"]
     assert reopened["actor"] == CONSUMER and "new deadline" in reopened["detail"]
+    assert case["reopened_at"] == reopened["at"]
     new_due = WorkCalendar().due_at(datetime.fromisoformat(reopened["at"]), 3)
     assert datetime.fromisoformat(case["due_at"]) == new_due and new_due > first_due
     assert report_json(center, case["received_at"])["reopened"] == 1
