@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -153,27 +152,27 @@ def test_a_summary_is_one_short_line() -> None:
     assert summary.answer.startswith("По адресу [адрес] отключение электроэнергии")
 
 
-def test_searching_summaries_costs_milliseconds() -> None:
+def test_searching_many_summaries_finds_the_topic() -> None:
     summaries = [
         summarize(f"N{n}", "", c["question"], c["answer"], c["answer_language"], [c["requester"]])
         for n, c in enumerate(MONTH * 12)
     ]
     index = SummaryIndex(summaries)
-    started = time.perf_counter()
+    # How fast: bench/suggestions.py.  Here: among twelve copies of the month every question still finds
+    # something, and never more than asked for.
     for new in NEW_QUESTIONS:
-        index.similar(new["question"])
-    assert (time.perf_counter() - started) / len(NEW_QUESTIONS) < 0.05
+        found = index.similar(new["question"])
+        assert 1 <= len(found) <= 3
 
 
 @pytest.mark.parametrize("copies", [24])
-def test_a_big_month_groups_in_seconds(copies: int) -> None:
-    """About two thousand cases, four in five answered: seconds, not minutes."""
+def test_a_big_month_groups_every_question(copies: int) -> None:
+    """About two thousand cases, four in five answered: the copies of a topic form one group (how fast:
+    bench/jobs.py)."""
     rng = random.Random(2)
     items = [
         Asked(n, f"{c['question']} {rng.randint(1, 99)}", c["answer"] if rng.random() < 0.8 else "", "", "ru")
         for n, c in enumerate(MONTH * copies)
     ]
-    started = time.perf_counter()
     groups = group_questions(items)
-    assert time.perf_counter() - started < 30
     assert groups[0].size >= copies * 7

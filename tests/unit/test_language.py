@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from mailrobot.mail.language import detect_language
@@ -96,9 +94,8 @@ def test_ukrainian_i_is_not_kazakh() -> None:
     )
 
 
-def test_fast_on_long_text() -> None:
+def test_a_long_text_is_judged_on_a_bounded_sample() -> None:
+    # A 600,000-character mail costs what its beginning costs: the tail cannot change the verdict.
     text = "Добрый день! В доме нет света. " * 20_000
-    started = time.perf_counter()
-    for _ in range(100):
-        detect_language(text)
-    assert time.perf_counter() - started < 2  # well under 1 ms each: it reads a bounded sample
+    tail = " Сәлеметсіз бе, жарық жоқ, үйде жарық өшті." * 20_000
+    assert detect_language(text) == detect_language(text + tail) == "ru"

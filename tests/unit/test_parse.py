@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import random
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -406,9 +405,7 @@ def test_nesting_that_defeats_the_stdlib_keeps_the_headers() -> None:
 
 def test_huge_header_section_is_cut() -> None:
     raw = b"From: a@b.kz\r\nSubject: big\r\nX-Junk: " + b"x" * (3 << 20) + b"\r\n\r\nbody\r\n"
-    started = time.perf_counter()
     parsed = parse(raw)
-    assert time.perf_counter() - started < 5
     assert (parsed.from_addr, parsed.subject, parsed.text) == ("a@b.kz", "big", "body")
     assert any("header section over" in d for d in parsed.defects)
 
