@@ -1,7 +1,9 @@
 """Intake benchmark: N consumer mails in a real Dovecot -> `run --once` -> cases and notices in an SMTP sink.
 
 Prints messages/s (APPEND excluded), peak RSS of the robot process, and with --idle the APPEND-to-notice
-latency percentiles of the running daemon.
+latency percentiles of the running daemon.  In the same run, on the same mails in a mailbox of its own, the
+naive loop (FETCH 100, stdlib parse, one smtplib reply each, MOVE, no database) and the ratio ours/naive:
+compare ratios across machines, never absolute figures.
 Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--idle 200]
 """
 
@@ -77,9 +79,53 @@ def mails(n: int, tag: str) -> list[bytes]:
     ]
 
 
-def run_once(config: Path) -> tuple[float, int, str]:
+def naive_loop(dovecot: Dovecot, user: tuple[str, str], sink: CountingSink) -> float:
+    """The loop every mail robot starts as, on the same mails: FETCH 100, stdlib parse, one smtplib reply
+    each over a kept-open connection, MOVE; no database, no decisions.  Seconds for the whole mailbox."""
+    import email
+    import smtplib
+    from email import policy
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    import imapclient
+
     started = time.perf_counter()
-    proc = run_mailrobot(config, "run", "--once", timeout=3600)
+    client = imapclient.IMAPClient(dovecot.host, dovecot.port, ssl=False)
+    client.login(*user)
+    if not client.folder_exists("Done"):
+        client.create_folder("Done")
+    client.select_folder("INBOX")
+    smtp = smtplib.SMTP(sink.host, sink.port)
+    uids = sorted(client.search("ALL"))
+    for start in range(0, len(uids), 100):
+        chunk = uids[start : start + 100]
+        for data in client.fetch(chunk, [b"BODY.PEEK[]"]).values():
+            msg = email.message_from_bytes(data[b"BODY[]"], policy=policy.default)
+            reply = EmailMessage()
+            reply["From"], reply["To"] = "feedback@skes.example.kz", str(msg["From"])
+            reply["Subject"] = f"Re: {msg['Subject']}"
+            reply["Message-ID"], reply["In-Reply-To"] = make_msgid(), str(msg["Message-ID"])
+            reply.set_content("Ваше обращение получено.")
+            smtp.send_message(reply)
+        client.move(chunk, "Done")
+    smtp.quit()
+    client.logout()
+    return time.perf_counter() - started
+
+
+def run_once(config: Path, profile: str | None = None) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    if profile:  # pyinstrument (pip install '.[bench]') around the same command; its text report to a file
+        import subprocess
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", profile,
+             "-m", "mailrobot", "run", "--once", "--config", str(config)],
+            capture_output=True, text=True, cwd=REPO, timeout=3600,
+        )  # fmt: skip
+    else:
+        proc = run_mailrobot(config, "run", "--once", timeout=3600)
     elapsed = time.perf_counter() - started
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
@@ -114,7 +160,23 @@ def main() -> None:
         help="an empty database to use, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/bench "
         "(default: SQLite in a temp dir)",
     )
+    parser.add_argument("--profile", help="write a pyinstrument profile of `run --once` to this file")
+    parser.add_argument("--postgresql", action="store_true", help="on a private PostgreSQL cluster")
     args = parser.parse_args()
+    server = None
+    if args.postgresql:
+        from tests.support.pg import PostgresServer
+
+        server = PostgresServer()
+        args.database_url = server.create_database()
+    try:
+        measure(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def measure(args: argparse.Namespace) -> None:
     with Dovecot() as dovecot, CountingSink() as sink, tempfile.TemporaryDirectory() as tmp:
         user = ("bench", dovecot.add_user("bench"))
         config = write_toml(
@@ -128,17 +190,24 @@ def main() -> None:
                 robot={"notices_per_sender_per_day": 1000},
             ),
         )
+        naive_user = ("naive", dovecot.add_user("naive"))
         for raw in mails(args.n, "backlog"):
             dovecot.append(user[0], raw)
-        elapsed, peak_kb, summary = run_once(config)
+            dovecot.append(naive_user[0], raw)
+        elapsed, peak_kb, summary = run_once(config, args.profile)
         sink.wait_for(args.n, timeout=120)
+        naive = naive_loop(dovecot, naive_user, sink)
+        sink.wait_for(2 * args.n, timeout=120)
         figures = {
             "messages": args.n,
             "seconds": round(elapsed, 2),
             "messages_per_s": round(args.n / elapsed, 1),
             "peak_rss_mb": round(peak_kb / 1024, 1),
-            "notices_received": sink.count,
+            "notices_received": sink.count - args.n,
             "run_once": summary,
+            "naive_loop_messages_per_s": round(args.n / naive, 1),
+            "ours_vs_naive": round(naive / elapsed, 2),
+            "database": "postgresql" if args.database_url else "sqlite",
         }
         if args.idle:
             lat = sorted(idle_latency(dovecot, user, sink, config, args.idle))
