@@ -8,7 +8,8 @@ Create Date: 2026-11-30 09:30:00
   deadline and a possible extension count from there (regulation 4.3.9).
 - cases.summary_question / summary_answer / summary_language: the answered case in a line, redacted
   (jobs.similar.summarize), written when the final answer is relayed, so that the forward of a new case
-  finds the most similar earlier answers without redacting anything then.
+  finds the most similar earlier answers without redacting anything then; ix_cases_answered_at finds the
+  newest summary (the suggestions' index is refreshed when it changes).
 - staff_away: operators away until a date (`#away until YYYY-MM-DD`), beside the config's people.away.
 """
 
@@ -29,6 +30,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("summary_question", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("summary_answer", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("summary_language", sa.String(length=8), nullable=True))
+        # The newest summary, asked before each forward's suggestions: an index, not a scan of every case.
+        batch_op.create_index("ix_cases_answered_at", ["answered_at"], unique=False)
     op.create_table(
         "staff_away",
         sa.Column("address", sa.String(length=320), nullable=False),
@@ -42,6 +45,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("staff_away")
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_answered_at")
         batch_op.drop_column("summary_language")
         batch_op.drop_column("summary_answer")
         batch_op.drop_column("summary_question")
