@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mailrobot.jobs import faq
-from mailrobot.jobs.faq_groups import Side, alike
+from mailrobot.jobs.faq_groups import MIN_SHARED_CONCEPTS, Side
 from mailrobot.jobs.faq_terms import answer_terms, question_terms
 from mailrobot.jobs.redact import redact
 
@@ -69,16 +69,21 @@ class Suggestion:
     score: float
 
 
+Postings = dict[str, list[tuple[int, float]]]  # term -> [(summary, its weight there)]
+
+
 class SummaryIndex:
-    """Stored summaries, ready to be searched by a new question.  Only the summaries that share a term with
-    the question (in their question or their answer) are scored: a likeness is a cosine, zero without a
-    common term, so the others cannot be among the most alike."""
+    """Stored summaries, ready to be searched by a new question.  The cosines are summed term by term over
+    postings (term -> the summaries with it, and its weight there), so that only the summaries sharing a
+    term with the question cost anything; the result is `alike`'s, in words or in concepts."""
 
     def __init__(self, summaries: Sequence[Summary]) -> None:
         self.summaries: list[Summary] = []
         self._sides: list[tuple[Side, Side]] = []
         self._position: dict[str, int] = {}
-        self._postings: dict[str, set[int]] = defaultdict(set)  # term -> summaries with it in either side
+        # Per side (0: the question, 1: the answer): term -> [(summary, weight)], in words and in concepts.
+        self._words: tuple[Postings, ...] = (defaultdict(list), defaultdict(list))
+        self._concepts: tuple[Postings, ...] = (defaultdict(list), defaultdict(list))
         q_terms = [question_terms(s.question) for s in summaries]
         a_terms = [answer_terms(s.answer) for s in summaries]
         self._q_idf, self._a_idf = _idf(q_terms), _idf(a_terms)
@@ -103,26 +108,52 @@ class SummaryIndex:
             index = self._position[summary.number] = len(self.summaries)
             self.summaries.append(summary)
             self._sides.append(side)
-        else:  # a reopened case answered again: its new summary stands (old postings only cost a score)
+        else:  # a reopened case answered again: its new summary stands
+            self._unpost(index, self._sides[index])
             self.summaries[index], self._sides[index] = summary, side
-        for vector in (side[0].full, side[1].full):
-            for term in vector or ():
-                self._postings[term].add(index)
+        for k, one in enumerate(side):
+            if not one.full:
+                continue
+            for term, weight in one.full.items():
+                self._words[k][term].append((index, weight))
+            for term, weight in (one.neutral or {}).items():
+                self._concepts[k][term].append((index, weight))
+
+    def _unpost(self, index: int, side: tuple[Side, Side]) -> None:
+        for k, one in enumerate(side):
+            for postings, vector in ((self._words[k], one.full), (self._concepts[k], one.neutral)):
+                for term in vector or ():
+                    postings[term] = [(i, w) for i, w in postings[term] if i != index]
+
+    def _alike(self, k: int, query: Side) -> dict[int, float]:
+        """`alike(query, side k of each summary)` for every summary sharing a term with the query."""
+        if not query.full:
+            return {}
+        words: dict[int, float] = defaultdict(float)
+        for term, weight in query.full.items():
+            for index, stored in self._words[k].get(term, ()):
+                words[index] += weight * stored
+        if query.neutral:
+            concepts: dict[int, float] = defaultdict(float)
+            shared: Counter[int] = Counter()
+            for term, weight in query.neutral.items():
+                for index, stored in self._concepts[k].get(term, ()):
+                    concepts[index] += weight * stored
+                    shared[index] += 1
+            for index, count in shared.items():
+                if count >= MIN_SHARED_CONCEPTS and concepts[index] > words[index]:
+                    words[index] = concepts[index]
+        return words
 
     def similar(self, question: str, limit: int = 3) -> list[Suggestion]:
         """The `limit` summaries most like `question`, the most alike first."""
         terms = question_terms(faq.question_text("", question))
-        as_question = Side.of(_tfidf(terms, self._q_idf))
-        as_answer = Side.of(_tfidf(terms, self._a_idf))
-        candidates: set[int] = set()
-        for vector in (as_question.full, as_answer.full):
-            for term in vector or ():
-                candidates |= self._postings.get(term, set())
+        as_question = self._alike(0, Side.of(_tfidf(terms, self._q_idf)))
+        as_answer = self._alike(1, Side.of(_tfidf(terms, self._a_idf)))
         scored = []
-        for index in candidates:
-            stored_question, stored_answer = self._sides[index]
-            score = QUESTION_WEIGHT * alike(as_question, stored_question) + (1 - QUESTION_WEIGHT) * alike(
-                as_answer, stored_answer
+        for index in as_question.keys() | as_answer.keys():
+            score = QUESTION_WEIGHT * as_question.get(index, 0.0) + (1 - QUESTION_WEIGHT) * as_answer.get(
+                index, 0.0
             )
             if score >= MIN_SCORE:
                 scored.append((-score, index))

@@ -69,7 +69,8 @@ class Suggestions:
     ) -> list[Suggested]:
         """The answered cases (other than `exclude`) most like a question, the most alike first."""
         question = f"{subject}\n{body}" if len(body.strip()) < 10 else body
-        with self._lock:
+        # No autoflush: the intake's batch is flushed once, later; the new cases have no summary anyway.
+        with self._lock, session.no_autoflush:
             index = self._current(session)
             found = index.similar(question, self.shown + 1)
         return [
