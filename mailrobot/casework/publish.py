@@ -28,6 +28,8 @@ from mailrobot.store.models import Notification, Outbox
 
 log = logging.getLogger(__name__)
 
+DRAFT = "faq.html"  # the FAQ draft in the report's language (jobs.tasks.send_report); faq-kk.html: others
+
 
 def published_key(period: str) -> str:
     return f"published:{period}"
@@ -80,13 +82,16 @@ def _for_pr(original: EmailMessage, effect: PublishReport) -> tuple[Rendered, li
     kept = text.split(PUBLISH_NOTE, 1)[0].rstrip()
     original_faq = text.split(FAQ_BEGIN, 1)[1].split("\n", 1)[1] if FAQ_BEGIN in text else ""
     if effect.faq_file is not None and effect.faq_file.data is not None:
-        faq = Attachment(effect.faq_file.filename, effect.faq_file.content_type, effect.faq_file.data)
-        files = [f for f in files if not f.filename.startswith("faq")] + [faq]
-        chosen = f"the head's file {effect.faq_file.filename}"
+        # It replaces the draft of its name (faq-kk.html), else the report language's (faq.html).
+        name = effect.faq_file.filename
+        replaced = name if any(f.filename == name for f in files) else DRAFT
+        faq = Attachment(name, effect.faq_file.content_type, effect.faq_file.data)
+        files = [f for f in files if f.filename != replaced] + [faq]
+        chosen = f"the head's file {name}"
     elif effect.faq_text is not None:
-        files = [f for f in files if not f.filename.startswith("faq")]
         # A BOM: the part can carry no charset parameter (compose), and editors and browsers read UTF-8 so.
-        files.append(Attachment("faq.txt", "text/plain", ("\ufeff" + effect.faq_text + "\n").encode("utf-8")))
+        text_file = Attachment("faq.txt", "text/plain", ("\ufeff" + effect.faq_text + "\n").encode("utf-8"))
+        files = [f for f in files if f.filename != DRAFT] + [text_file]
         kept = f"{kept}\n\n{effect.faq_text}"
         chosen = "the text between the markers of the head's reply"
     else:

@@ -127,7 +127,9 @@ def test_the_month_is_reported_to_the_head_who_publishes_it(
     [published] = center.run(expect=1)
     assert published.rcpt_tos == (PR,) and "#publish" not in published.text()
     attached = {p.get_filename(): p for p in message(published).iter_attachments()}
-    assert set(attached) == {"report.csv", "faq.txt"}
+    sent_to_head = {p.get_filename() for p in message(report).iter_attachments()}
+    assert "faq-kk.html" in sent_to_head  # the draft in Kazakh too: the month has Kazakh answers
+    assert set(attached) == sent_to_head - {"faq.html"} | {"faq.txt"}  # the edited text replaces faq.html
     faq = attached["faq.txt"].get_payload(decode=True).decode("utf-8-sig")
     assert faq.startswith("Вопросы и ответы (правка руководителя)") and "> " not in faq
     assert "Вопросы и ответы (правка руководителя)" in published.text()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
+from mailrobot.casework.publish import _for_pr as for_pr
 from mailrobot.mail.parse import Attachment
 from mailrobot.regulation.classify import Facts, Kind, classify
 from mailrobot.regulation.decide import Policy, decide
@@ -65,3 +68,38 @@ def test_only_the_head_publishes(tmp_path: Path) -> None:
     )
     operator = make_parsed(from_addr=OP1, text="#publish")
     assert classify(operator, facts).kind == Kind.REFUSED
+
+
+def _report_mail() -> EmailMessage:
+    original = EmailMessage()
+    original["Subject"] = "Отчёт за октябрь 2026 г."
+    original.set_content(REPORT)
+    for name, ctype, data in (
+        ("report.csv", "text/csv", b"a;b"),
+        ("faq.html", "text/html", b"<p>ru</p>"),
+        ("faq-kk.html", "text/html", b"<p>kk</p>"),
+    ):
+        maintype, subtype = ctype.split("/")
+        original.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message_from_bytes(original.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+
+
+def test_what_pr_gets_a_file_else_the_text_else_the_original() -> None:
+    def files(effect: PublishReport) -> dict[str, bytes]:
+        rendered, attached, _chosen = for_pr(_report_mail(), effect)
+        assert "#publish" not in rendered.text and rendered.text.startswith("Отчёт.")
+        return {a.filename: a.data for a in attached}
+
+    kk = Attachment("faq-kk.html", "text/html", 9, b"<p>kk2</p>")
+    assert files(PublishReport("2026-10", HEAD, kk, "правка"))["faq-kk.html"] == b"<p>kk2</p>"
+    other = Attachment("черновик.html", "text/html", 9, b"<p>ru2</p>")
+    assert set(files(PublishReport("2026-10", HEAD, other, None))) == {
+        "report.csv",
+        "faq-kk.html",
+        "черновик.html",
+    }
+    text = files(PublishReport("2026-10", HEAD, None, "Вопрос 1.\nОтвет: нет."))
+    assert set(text) == {"report.csv", "faq-kk.html", "faq.txt"}
+    assert text["faq.txt"].decode("utf-8-sig").startswith("Вопрос 1.\nОтвет: нет.")
+    rendered, _files, chosen = for_pr(_report_mail(), PublishReport("2026-10", HEAD, None, None))
+    assert chosen == "the original" and "Ответ: да." in rendered.text
