@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -35,11 +36,76 @@ def published_key(period: str) -> str:
     return f"published:{period}"
 
 
+# What the head is told, in the head's language (the row's reason keeps the English one).
+TOLD = {
+    "ru": {
+        "published": "Отчёт за {period} отправлен: {to}. Черновик FAQ: {chosen}.",
+        "no_pr": "Отчёт не отправлен: в настройках не указан отдел по связям с общественностью (people.pr).",
+        "missing": "Отчёт за {period} не отправлен: письма с отчётом больше нет (срок хранения истёк?); "
+        "сформируйте его заново: mailrobot report monthly --month {period} --send.",
+        "again": "Отчёт за {period} уже был отправлен; повторно он не отправляется.",
+    },
+    "kk": {
+        "published": "{period} есебі жіберілді: {to}. FAQ жобасы: {chosen}.",
+        "no_pr": "Есеп жіберілмеді: баптауларда қоғаммен байланыс бөлімі көрсетілмеген (people.pr).",
+        "missing": "{period} есебі жіберілмеді: есеп хаты енді жоқ (сақтау мерзімі өтті ме?); оны қайта "
+        "жасаңыз: mailrobot report monthly --month {period} --send.",
+        "again": "{period} есебі бұрын жіберілген; қайта жіберілмейді.",
+    },
+    "en": {
+        "published": "The report for {period} was sent to {to}. FAQ draft: {chosen}.",
+        "no_pr": "The report was not sent: no PR department is configured (people.pr).",
+        "missing": "The report for {period} was not sent: its mail is gone (retention?); make it again: "
+        "mailrobot report monthly --month {period} --send.",
+        "again": "The report for {period} was sent before; it is not sent again.",
+    },
+}
+CHOSEN = {
+    "ru": {"file": "Ваш файл {name}", "text": "текст между метками из Вашего ответа", "original": "исходный"},
+    "kk": {
+        "file": "Сіздің {name} файлыңыз",
+        "text": "жауабыңыздағы белгілер арасындағы мәтін",
+        "original": "бастапқы",
+    },
+    "en": {
+        "file": "your file {name}",
+        "text": "the text between the markers of your reply",
+        "original": "the original",
+    },
+}
+
+
 def publish_report(session: Session, mailer: Mailer, effect: PublishReport, now: datetime) -> str:
-    """Queue the report to people.pr with the FAQ draft the head chose; what happened, for the message row."""
+    """Queue the report to people.pr with the FAQ draft the head chose, and tell the head what happened;
+    returns what happened, for the message row."""
+    outcome, message, params = _publish(session, mailer, effect, now)
+    language = mailer.language_for(effect.by)
+    catalogue = TOLD.get(language, TOLD["ru"])
+    if "chosen" in params:
+        kind, name = params["chosen"]
+        params["chosen"] = CHOSEN.get(language, CHOSEN["ru"])[kind].format(name=name)
+    detail = catalogue[message].format(period=effect.period, **params)
+    ok = message == "published"
+    context = {
+        "case_number": "",
+        "command": "#publish",
+        "ok": ok,
+        "detail": detail,
+        "results": [{"command": "#publish", "ok": ok, "detail": detail}],
+    }
+    rendered = mailer.renderer.render(MailKind.COMMAND_REPLY, language, context)
+    thread = f"{report_thread(effect.period)}-told"
+    envelope = mailer.staff_envelope(None, effect.by, "command", thread=thread, reply_to=False)
+    mailer.queue(session, None, MailKind.COMMAND_REPLY, envelope, rendered, now)
+    return outcome
+
+
+def _publish(
+    session: Session, mailer: Mailer, effect: PublishReport, now: datetime
+) -> tuple[str, str, dict[str, Any]]:
     pr = [a for a in mailer.settings.people.pr if is_mailable(a)]
     if not pr:
-        return "not published: no people.pr in the config"
+        return "not published: no people.pr in the config", "no_pr", {}
     thread = report_thread(effect.period)
     row = session.scalar(
         select(Outbox)
@@ -48,7 +114,10 @@ def publish_report(session: Session, mailer: Mailer, effect: PublishReport, now:
         .limit(1)
     )
     if row is None or row.raw is None:
-        return f"not published: the report for {effect.period} is not in the outbox (purged, or never sent)"
+        outcome = (
+            f"not published: the report for {effect.period} is not in the outbox (purged, or never sent)"
+        )
+        return outcome, "missing", {}
     try:
         with session.begin_nested():  # once per month, whoever publishes and however often
             session.add(
@@ -57,7 +126,7 @@ def publish_report(session: Session, mailer: Mailer, effect: PublishReport, now:
                 )
             )
     except IntegrityError:
-        return f"not published: the report for {effect.period} was published already"
+        return f"not published: the report for {effect.period} was published already", "again", {}
     original = message_from_bytes(row.raw, policy=policy.default)
     assert isinstance(original, EmailMessage)
     rendered, files, chosen = _for_pr(original, effect)
@@ -65,7 +134,10 @@ def publish_report(session: Session, mailer: Mailer, effect: PublishReport, now:
         envelope = mailer.staff_envelope(None, person, MailKind.REPORT, thread=f"{thread}-pr", reply_to=False)
         mailer.queue(session, None, MailKind.REPORT, envelope, rendered, now, files)
     log.info("report %s published to %s by %s (FAQ: %s)", effect.period, ", ".join(pr), effect.by, chosen)
-    return f"published to {', '.join(pr)} (FAQ draft: {chosen})"
+    kind = "file" if chosen.startswith("the head's file") else "text" if "markers" in chosen else "original"
+    name = effect.faq_file.filename if effect.faq_file else ""
+    params = {"to": ", ".join(pr), "chosen": (kind, name)}
+    return f"published to {', '.join(pr)} (FAQ draft: {chosen})", "published", params
 
 
 def _for_pr(original: EmailMessage, effect: PublishReport) -> tuple[Rendered, list[Attachment], str]:

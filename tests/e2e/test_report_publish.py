@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailrobot.regulation.publish import FAQ_BEGIN, FAQ_END
-from tests.e2e.test_routing import Center, message
+from tests.e2e.test_routing import Center, message, one
 from tests.support.config import WriteConfig
 from tests.support.dovecot import Dovecot, Mailbox
 from tests.support.factories import mail, reply
@@ -124,8 +124,10 @@ def test_the_month_is_reported_to_the_head_who_publishes_it(
         in_reply_to=str(message(report)["Message-ID"]),
     )
     center.send(publish)
-    [published] = center.run(expect=1)
-    assert published.rcpt_tos == (PR,) and "#publish" not in published.text()
+    step = center.run(expect=2)
+    published, told = one(step, PR), one(step, HEAD)
+    assert "#publish" not in published.text()
+    assert "выполнена" in told.subject and PR in told.text() and "текст между метками" in told.text()
     attached = {p.get_filename(): p for p in message(published).iter_attachments()}
     sent_to_head = {p.get_filename() for p in message(report).iter_attachments()}
     assert "faq-kk.html" in sent_to_head  # the draft in Kazakh too: the month has Kazakh answers
@@ -133,9 +135,10 @@ def test_the_month_is_reported_to_the_head_who_publishes_it(
     faq = attached["faq.txt"].get_payload(decode=True).decode("utf-8-sig")
     assert faq.startswith("Вопросы и ответы (правка руководителя)") and "> " not in faq
     assert "Вопросы и ответы (правка руководителя)" in published.text()
-    # Published once: a second #publish sends nothing.
+    # Published once: a second #publish sends PR nothing; the head is told so.
     center.send(publish.replace(b"Message-ID: <", b"Message-ID: <again-"))
-    assert center.run(expect=0) == []
+    [again] = center.run(expect=1)
+    assert again.rcpt_tos == (HEAD,) and "уже был отправлен" in again.text()
 
 
 def test_new_questions_see_how_colleagues_answered(month_center: tuple[Center, dict[str, str]]) -> None:
