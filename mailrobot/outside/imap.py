@@ -105,7 +105,12 @@ class MailboxSource:
     def connect(self) -> None:
         """Log in, make sure the folders exist, select the feedback folder."""
         s = self.settings
-        client = open_client(s)
+        try:
+            client = open_client(s)
+        except LoginError as exc:
+            if "[UNAVAILABLE]" in str(exc):  # RFC 5530: the server cannot log anyone in just now
+                raise MailboxGone(f"login temporarily impossible: {describe(exc)}") from exc
+            raise
         try:
             capabilities = client.capabilities()
             self.can_move = b"MOVE" in capabilities

@@ -138,3 +138,19 @@ def test_database_trouble_names_a_full_disk_and_a_held_lock(tmp_path: Path) -> N
     assert "lock" in (database_trouble(locked.value) or "")
     assert (database_trouble(full.value) or "").startswith("the disk is full")
     assert database_trouble(ValueError("x")) is None
+
+
+def test_a_temporary_login_failure_is_retried_with_the_short_backoff(site: Site) -> None:
+    # Found by the drills' harness: Dovecot answers "[UNAVAILABLE] Temporary authentication failure" when
+    # its auth process cannot read the users file; the daemon took that for a refused login and waited 60 s.
+    users_file = site.dovecot.users_dir / site.mailbox.username
+    users_file.chmod(0)
+    daemon = site.start_daemon(site.write_config())
+    try:
+        daemon.wait_for_log("Temporary authentication failure")
+        daemon.wait_for_log("reconnecting in 1 s")
+        assert "retrying in 60 s" not in daemon.log()
+    finally:
+        users_file.chmod(0o644)
+    daemon.wait_for_log("selected", timeout=30)
+    daemon.stop()
