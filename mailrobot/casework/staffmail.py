@@ -40,6 +40,10 @@ from mailrobot.store.numbering import next_value
 
 log = logging.getLogger(__name__)
 
+# A context key that send_staff turns into "organization", the name in each recipient's language.
+ORGANIZATION_KEY = "_organization_key"
+ROUTE_RULE_KEY = "_route_rule"  # likewise: the question of a route's request (ROUTE_QUESTION)
+
 # What a route's request to specialists asks (the consumer's text and files follow it in the mail).
 ROUTE_QUESTION = {
     "ru": "Просим подготовить разъяснение по обращению потребителя (правило маршрутизации «{rule}»). "
@@ -118,9 +122,17 @@ class CaseWork:
         for address in dict.fromkeys(to):
             language = self.mailer.language_for(address)
             if language not in rendered:
-                localized = context
+                localized = dict(context)
                 if "commands_help" in context:
-                    localized = context | {"commands_help": self.commands_help(language)}
+                    localized["commands_help"] = self.commands_help(language)
+                if ORGANIZATION_KEY in context:  # the organization's name in the reader's language
+                    key = localized.pop(ORGANIZATION_KEY)
+                    localized["organization"] = self.staff.organization_name(key, language)
+                if ROUTE_RULE_KEY in context:  # a route's request, worded in the reader's language
+                    rule = localized.pop(ROUTE_RULE_KEY)
+                    localized["question"] = ROUTE_QUESTION.get(language, ROUTE_QUESTION["ru"]).format(
+                        rule=rule
+                    )
                 rendered[language] = self.mailer.renderer.render(template, language, localized)
             envelope = self.staff_envelope(case, address, token_kind or outbox_kind, parent)
             self.mailer.queue(session, case, outbox_kind, envelope, rendered[language], now, files)
@@ -176,7 +188,8 @@ class CaseWork:
             # In the operators' name: the one assigned, else the answer goes to the case's operators.
             asker = chosen[0] if len(chosen) == 1 else None
             question = ROUTE_QUESTION.get(self.language, ROUTE_QUESTION["ru"]).format(rule=effect.rule)
-            self.ask(session, case, AskSpecialists(target, question, asker), now, attachments, chosen)
+            effect_ask = AskSpecialists(target, question, asker)
+            self.ask(session, case, effect_ask, now, attachments, chosen, route_rule=effect.rule)
 
     def flood_summary(
         self, session: Session, case: Case, effect: RouteCase, to: Sequence[str], now: datetime
@@ -360,6 +373,7 @@ class CaseWork:
             case,
             specialist=effect.author,
             organization=self.staff.organization_name(organization, self.language),
+            **{ORGANIZATION_KEY: organization},
             answer_text=effect.text,
         )
         self.send_staff(
@@ -405,6 +419,7 @@ class CaseWork:
         now: datetime,
         files: Sequence[Attachment] | None = None,
         operators: Sequence[str] = (),
+        route_rule: str | None = None,
     ) -> None:
         """A request to a specialist group (per its assignment mode) or one address; they become
         participants who answer to the asker (or, for a route's request, to the case's operators).
@@ -434,6 +449,8 @@ class CaseWork:
             question=effect.question,
             asked_by=effect.asked_by or ", ".join(operators) or "-",
             organization=self.staff.organization_name(organization, self.language),
+            **{ORGANIZATION_KEY: organization},
+            **({ROUTE_RULE_KEY: route_rule} if route_rule else {}),
         )
         attachments = case_attachments(session, case) if files is None else files
         self.send_staff(session, case, "ask", chosen, "ask", context, now, attachments)

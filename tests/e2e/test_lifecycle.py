@@ -98,6 +98,14 @@ def test_staff_mail_comes_in_each_recipients_language(world: Any) -> None:
     assert confirmation.rcpt_tos == (OP2,) and "Category: показания" in confirmation.text()
 
 
+def test_a_specialist_reads_the_request_and_the_organization_in_their_language(world: Any) -> None:
+    center = world(assign="round_robin", people={"head": [HEAD], "languages": {GRID: "en"}})
+    center.send(mail(CONSUMER, "Третий день нет света в доме.", "Свет"))
+    ask = one(center.run(expect=3), GRID)
+    assert "SKREK JSC" in ask.text() and "АО «СКРЭК»" not in ask.text()  # organizations.grid.names.en
+    assert "Please prepare an explanation" in ask.text()
+
+
 # -- 5: the head's resolution ---------------------------------------------------------------------------
 
 
