@@ -393,7 +393,9 @@ class CaseWork:
         self, session: Session, case: Case, effect: TellStaff, parsed: Parsed, now: datetime
     ) -> None:
         """A consumer's follow-up, forwarded to the people working on the case."""
-        context = self.context(case, followup_text=effect.text, requester=effect.author)
+        # Reopened by this very follow-up (ReopenCase comes first): the staff read the new deadline.
+        reopened = case.state == CaseState.REOPENED and case.reopened_at == now
+        context = self.context(case, followup_text=effect.text, requester=effect.author, reopened=reopened)
         self.send_staff(session, case, "followup", effect.to, "followup", context, now, parsed.attachments)
 
     def forward_to(self, session: Session, case: Case, address: str, now: datetime) -> None:

@@ -456,7 +456,8 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "organization": "АО «СКРЭК»",
         "answer_text": "Да, 12.11 с 10:00 до 16:00 по графику ремонта.",
     },
-    "followup": {**_STAFF_CASE, "followup_text": "Прилагаю фото квитанции."},
+    # reopened: this follow-up reopened an answered or closed case (due_at is its new deadline).
+    "followup": {**_STAFF_CASE, "followup_text": "Прилагаю фото квитанции.", "reopened": True},
     "extension_request": {
         **_STAFF_CASE,
         "operator": "operator@skes.example.kz",

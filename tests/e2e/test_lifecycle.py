@@ -283,6 +283,7 @@ def test_a_follow_up_to_an_answered_case_reopens_it(world: Any) -> None:
     center.send(reply(message(answer), CONSUMER, unsatisfied, to="feedback@skes.example.kz"))
     [told] = center.run(expect=1)
     assert told.rcpt_tos == (OP1,) and "квитанции нет" in told.text()
+    assert "Обращение снова открыто" in told.text()
     case = shown(center, number)
     assert case["state"] == "reopened" and case["answered_at"] is not None
     [reopened] = [e for e in case["timeline"] if e["kind"] == "reopened"]
