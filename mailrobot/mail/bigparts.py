@@ -48,7 +48,10 @@ def parse_big(raw: bytes, max_attachment_bytes: int, keep_headers: tuple[str, ..
             attachments.append(a)
             continue
         used.add(a.data)
-        data = binascii.a2b_base64(view[span[0] : span[1]])  # skips the line ends; decodes from the view
+        try:
+            data = binascii.a2b_base64(view[span[0] : span[1]])  # skips the line ends; decodes from the view
+        except binascii.Error:  # bad padding (found by the fuzz drill): the stdlib's lenient decoding decides
+            return parse_message(raw, max_attachment_bytes, keep_headers)
         keep = len(data) <= max_attachment_bytes
         attachments.append(dataclasses.replace(a, size=len(data), data=data if keep else None))
     if len(used) != len(markers) or b"mailrobot big part" in (parsed.text or "").encode(errors="replace"):
