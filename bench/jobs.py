@@ -23,9 +23,10 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select, text  # noqa: E402
 
+from mailrobot.jobs.case_lists import OPEN  # noqa: E402
 from mailrobot.jobs.report_mail import produce  # noqa: E402
 from mailrobot.jobs.reports import previous_month  # noqa: E402
-from mailrobot.jobs.tasks import OPEN, Jobs  # noqa: E402
+from mailrobot.jobs.tasks import Jobs  # noqa: E402
 from mailrobot.mail.render import Renderer  # noqa: E402
 from mailrobot.regulation.workdays import WorkCalendar  # noqa: E402
 from mailrobot.store.db import Database  # noqa: E402

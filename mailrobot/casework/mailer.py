@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -95,6 +96,30 @@ class Mailer:
             auto_submitted="auto-generated",
             case_number=case.number if case else None,
         )
+
+    def render_for(self, template: str, person: str, context: dict[str, Any]) -> Rendered:
+        """Staff mail in the recipient's language ([people] languages, their group's, the default)."""
+        return self.renderer.render(template, self.settings.staff_language(person), context)
+
+    def queue_staff(
+        self,
+        session: Session,
+        case: Case | None,
+        kind: str,
+        recipient: str,
+        rendered: Rendered,
+        now: datetime,
+        thread: str,
+        attachments: Sequence[Attachment] = (),
+        reply_to: bool = False,
+    ) -> int:
+        """Queue a job's mail to a member of staff; its outbox id.  `thread` names the case, or the job's
+        period for mail about many cases (its replies then name no case: an operator's "thanks" to a
+        reminder must not become an answer to a consumer)."""
+        envelope = self.staff_envelope(case, recipient, kind, thread=thread, reply_to=reply_to)
+        mail = self.queue(session, case, kind, envelope, rendered, now, attachments)
+        session.flush()  # the id links the cases' timeline events to this mail
+        return mail.id
 
     def queue(
         self,

@@ -15,96 +15,52 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy.orm import Session
 
 from mailrobot.casework.mailer import Mailer
 from mailrobot.config import Settings
 from mailrobot.jobs import report_mail as report_output
 from mailrobot.jobs import reports
+from mailrobot.jobs.case_lists import (
+    OPEN,
+    VIEW_COLUMNS,
+    deadline_view,
+    deadline_views,
+    failed_mail,
+    interim_answered,
+    listed_case,
+    notices_stopped,
+    operators_of,
+)
+from mailrobot.jobs.claims import JobResult, claim_notification, claim_run, existing_keys
 from mailrobot.mail.compose import Attachment
-from mailrobot.mail.render import Rendered, Renderer
+from mailrobot.mail.render import Renderer
 from mailrobot.mail.tokens import reply_address
 from mailrobot.regulation import deadlines
-from mailrobot.regulation.deadlines import JOB_NAMES, OVERDUE, DeadlineView
+from mailrobot.regulation.deadlines import JOB_NAMES, OVERDUE
 from mailrobot.regulation.decide import is_mailable
 from mailrobot.regulation.publish import report_thread
 from mailrobot.regulation.states import EventKind, MailKind, MessageStatus, OutboxState
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.models import (
-    DONE_STATES,
     Case,
     Event,
-    JobRun,
     Message,
     Notification,
     Outbox,
-    Participant,
 )
-from mailrobot.store.queue import notice_keys
 
 log = logging.getLogger(__name__)
 
 __all__ = ["JOB_NAMES", "JobResult", "Jobs", "claim_notification", "claim_run"]
 DIGEST_LIST_LIMIT = 100  # cases listed per section of the digest; its counts are always complete
 DELIVERY_FAILED = MailKind.DELIVERY_FAILED
-_CHUNK = 500  # ids per IN (...) list
-
-# Repeats models.OPEN_STATES_SQL literally (not as bound parameters): only then do SQLite and PostgreSQL
-# use the partial index ix_cases_open_due.
-OPEN: ColumnElement[bool] = Case.state.not_in(
-    bindparam("done_states", list(DONE_STATES), literal_execute=True)
-)
-
-# What the deadline decisions read of a case: not its body, which can be long.
-_VIEW_COLUMNS = load_only(
-    Case.id, Case.number, Case.subject, Case.state, Case.received_at, Case.due_at, Case.assignee,
-    Case.organization, Case.overdue_at,
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class JobResult:
-    job: str
-    status: str  # done | skipped | already_done
-    detail: str
-    period: str | None = None
-    mails: int = 0
-
-    def __str__(self) -> str:
-        period = f" [{self.period}]" if self.period else ""
-        return f"{self.job}{period}: {self.status}: {self.detail}"
-
-
-def claim_run(session: Session, job: str, period: str, owner: str, now: datetime) -> JobRun | None:
-    """This job's run for `period`, or None when it was already claimed (by us earlier, or another daemon)."""
-    if session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.period == period)) is not None:
-        return None
-    run = JobRun(job=job, period=period, started_at=now, owner=owner)
-    try:
-        with session.begin_nested():  # the unique (job, period) decides a race; the savepoint keeps our work
-            session.add(run)
-    except IntegrityError:
-        return None
-    return run
-
-
-def claim_notification(session: Session, key: str, kind: str, case_id: int | None, now: datetime) -> bool:
-    """True the first time `key` is claimed: the mail it stands for may go."""
-    try:
-        with session.begin_nested():
-            session.add(Notification(key=key, kind=kind, case_id=case_id, created_at=now))
-    except IntegrityError:
-        return False
-    return True
 
 
 class Jobs:
@@ -151,13 +107,13 @@ class Jobs:
     def _flag_overdue(self, session: Session, now: datetime) -> int:
         candidates = session.scalars(
             select(Case)
-            .options(_VIEW_COLUMNS)
+            .options(VIEW_COLUMNS)
             .where(OPEN, Case.state != OVERDUE, Case.due_at < now)
             .order_by(Case.due_at, Case.id)
             .with_for_update(skip_locked=True)  # PostgreSQL: a second daemon skips rows in hand
         ).all()
         by_id = {c.id: c for c in candidates}
-        flagged = deadlines.newly_overdue((_view(c) for c in candidates), now)
+        flagged = deadlines.newly_overdue((deadline_view(c) for c in candidates), now)
         for view in flagged:
             case = by_id[view.id]
             session.add(
@@ -185,15 +141,13 @@ class Jobs:
         )
         cases = session.scalars(
             select(Case)
-            .options(_VIEW_COLUMNS)
+            .options(VIEW_COLUMNS)
             .where(Case.state == OVERDUE, ~alerted.exists())
             .order_by(Case.due_at, Case.id)
         ).all()
         keys = {c.id: deadlines.overdue_key(c.number, self.calendar.local_date(c.due_at)) for c in cases}
-        sent = set(_existing_keys(session, keys.values()))
-        operators = self._operators(
-            session, [c.id for c in cases if not c.assignee and keys[c.id] not in sent]
-        )
+        sent = set(existing_keys(session, keys.values()))
+        operators = operators_of(session, [c.id for c in cases if not c.assignee and keys[c.id] not in sent])
         mails = 0
         for case in cases:
             if keys[case.id] in sent or not claim_notification(
@@ -207,9 +161,11 @@ class Jobs:
                 "late_by": deadlines.late_by(self.calendar, case.due_at, now),
             }
             for head in heads:
-                rendered = self._render("overdue", head, context)
+                rendered = self.mailer.render_for("overdue", head, context)
                 # Reply-To the case's signed address: the head can answer the alert with a command (#grant).
-                self._queue(session, case, "overdue", head, rendered, now, case.number, reply_to=True)
+                self.mailer.queue_staff(
+                    session, case, "overdue", head, rendered, now, case.number, reply_to=True
+                )
                 mails += 1
         return mails
 
@@ -223,7 +179,7 @@ class Jobs:
             .where(Outbox.state == OutboxState.FAILED, Outbox.kind != DELIVERY_FAILED, ~reported.exists())
             .order_by(Outbox.id)
         ).all()
-        operators = self._operators(session, sorted({r.Case.id for r in rows if not r.Case.assignee}))
+        operators = operators_of(session, sorted({r.Case.id for r in rows if not r.Case.assignee}))
         mails = 0
         for row in rows:
             case = row.Case
@@ -241,9 +197,11 @@ class Jobs:
                 "error": row.last_error or "",
             }
             for person in told:
-                rendered = self._render(DELIVERY_FAILED, person, context)
+                rendered = self.mailer.render_for(DELIVERY_FAILED, person, context)
                 # Threaded on the failed mail, not the case: a "thanks" in reply must not reach the consumer.
-                self._queue(session, case, DELIVERY_FAILED, person, rendered, now, f"failed-{row.id}")
+                self.mailer.queue_staff(
+                    session, case, DELIVERY_FAILED, person, rendered, now, f"failed-{row.id}"
+                )
                 mails += 1
         return mails
 
@@ -262,7 +220,7 @@ class Jobs:
             if run is None:
                 return JobResult("reminders", "already_done", "already run today", period)
             start, end = deadlines.day_bounds(self.calendar, day)
-            views = self._views(session, [OPEN, Case.due_at >= start, Case.due_at < end])
+            views = deadline_views(session, [OPEN, Case.due_at >= start, Case.due_at < end])
             plan = deadlines.plan_reminders(views, self.calendar, now)
             fresh = {
                 case.id
@@ -276,8 +234,12 @@ class Jobs:
                 cases = [c for c in cases if c.id in fresh]
                 if not cases or not is_mailable(person):
                     continue
-                rendered = self._render("reminder", person, {"cases": [_listed(c) for c in cases]})
-                mail = self._queue(session, None, "reminder", person, rendered, now, f"reminder-{period}")
+                rendered = self.mailer.render_for(
+                    "reminder", person, {"cases": [listed_case(c) for c in cases]}
+                )
+                mail = self.mailer.queue_staff(
+                    session, None, "reminder", person, rendered, now, f"reminder-{period}"
+                )
                 session.add_all(
                     Event(
                         case_id=c.id,
@@ -321,7 +283,7 @@ class Jobs:
                 select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUARANTINED)
             )
             digest = deadlines.build_digest(
-                self._views(session, [OPEN]),
+                deadline_views(session, [OPEN]),
                 self.calendar,
                 now,
                 {code: org.name for code, org in self.settings.organizations.items()},
@@ -333,9 +295,9 @@ class Jobs:
             interim = interim_answered(session, sorted(shown))
             context = {
                 "date": digest.day,
-                "open": [_listed(c, c.id in interim) for c in digest.open[:DIGEST_LIST_LIMIT]],
-                "due_today": [_listed(c, c.id in interim) for c in digest.due_today[:DIGEST_LIST_LIMIT]],
-                "overdue": [_listed(c, c.id in interim) for c in digest.overdue[:DIGEST_LIST_LIMIT]],
+                "open": [listed_case(c, c.id in interim) for c in digest.open[:DIGEST_LIST_LIMIT]],
+                "due_today": [listed_case(c, c.id in interim) for c in digest.due_today[:DIGEST_LIST_LIMIT]],
+                "overdue": [listed_case(c, c.id in interim) for c in digest.overdue[:DIGEST_LIST_LIMIT]],
                 "counts": {
                     "open": len(digest.open),
                     "due_today": len(digest.due_today),
@@ -355,8 +317,8 @@ class Jobs:
                 "notices_stopped": notices_stopped(session, since),
             }
             for head in heads:
-                rendered = self._render("digest", head, context)
-                self._queue(session, None, "digest", head, rendered, now, f"digest-{period}")
+                rendered = self.mailer.render_for("digest", head, context)
+                self.mailer.queue_staff(session, None, "digest", head, rendered, now, f"digest-{period}")
             run.finished_at = now
             run.detail = f"{len(digest.open)} open, {len(digest.overdue)} overdue, {len(heads)} mails"
         return JobResult("digest", "done", run.detail, period, len(heads))
@@ -425,141 +387,5 @@ class Jobs:
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _render(self, template: str, person: str, context: dict[str, Any]) -> Rendered:
-        """Staff mail in the recipient's language ([people] languages, their group's, the default)."""
-        return self.renderer.render(template, self.settings.staff_language(person), context)
-
-    def _queue(
-        self,
-        session: Session,
-        case: Case | None,
-        kind: str,
-        recipient: str,
-        rendered: Rendered,
-        now: datetime,
-        thread: str,
-        attachments: Sequence[Attachment] = (),
-        reply_to: bool = False,
-    ) -> int:
-        # `thread` names the case, or the job's period for mail about many cases (its replies then name no
-        # case: an operator's "thanks" to a reminder must not become an answer to a consumer).
-        envelope = self.mailer.staff_envelope(case, recipient, kind, thread=thread, reply_to=reply_to)
-        mail = self.mailer.queue(session, case, kind, envelope, rendered, now, attachments)
-        session.flush()  # the id links the cases' timeline events to this mail
-        return mail.id
-
-    def _views(self, session: Session, where: list[Any]) -> list[DeadlineView]:
-        cases = session.scalars(select(Case).options(_VIEW_COLUMNS).where(*where)).all()
-        operators = self._operators(session, [c.id for c in cases if not c.assignee])
-        return [_view(c, operators.get(c.id, ())) for c in cases]
-
-    @staticmethod
-    def _operators(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        found: dict[int, list[str]] = {}
-        for start in range(0, len(case_ids), _CHUNK):
-            rows = session.execute(
-                select(Participant.case_id, Participant.address)
-                .where(
-                    Participant.case_id.in_(case_ids[start : start + _CHUNK]), Participant.role == "operator"
-                )
-                .order_by(Participant.id)
-            )
-            for case_id, address in rows:
-                found.setdefault(case_id, []).append(address)
-        return {k: tuple(v) for k, v in found.items()}
-
     def _local(self, moment: datetime) -> str:
         return f"{moment.astimezone(self.calendar.zone):%d.%m.%Y %H:%M}"
-
-
-def _view(case: Case, operators: tuple[str, ...] = ()) -> DeadlineView:
-    return DeadlineView(
-        id=case.id,
-        number=case.number,
-        subject=case.subject,
-        state=case.state,
-        received_at=case.received_at,
-        due_at=case.due_at,
-        assignee=case.assignee,
-        operators=operators,
-        organization=case.organization,
-        overdue_at=case.overdue_at,
-    )
-
-
-def _listed(case: DeadlineView, interim: bool = False) -> dict[str, Any]:
-    """A case as the reminder and digest templates list it; `interim`: an interim message went to the
-    consumer (the case still waits for its final answer)."""
-    return {
-        "number": case.number,
-        "subject": case.subject,
-        "assignee": ", ".join(case.responsible),
-        "due_at": case.due_at,
-        "interim": interim,
-    }
-
-
-def interim_answered(session: Session, case_ids: Sequence[int]) -> set[int]:
-    """Which of the cases got an interim message (#interim)."""
-    found: set[int] = set()
-    for start in range(0, len(case_ids), _CHUNK):
-        found.update(
-            session.scalars(
-                select(Event.case_id).where(
-                    Event.case_id.in_(case_ids[start : start + _CHUNK]),
-                    Event.kind == EventKind.INTERIM_ANSWER,
-                )
-            )
-        )
-    return found
-
-
-def notices_stopped(session: Session, since: datetime, limit: int = 20) -> list[dict[str, Any]]:
-    """Where registration notices were stopped by a cap since `since` (a loop with an auto-responder, or a
-    flood): per address without its +tag, or per domain for the domain cap; the most first.  The cases
-    themselves were registered."""
-    rows = session.execute(
-        select(Case.requester, Event.detail)
-        .join(Case, Case.id == Event.case_id)
-        .where(
-            Event.kind == EventKind.NOTICE_SKIPPED,
-            Event.at >= since,
-            Event.detail.startswith("notice cap reached"),
-        )
-        .limit(100_000)
-    )
-    counts: Counter[str] = Counter()
-    for requester, detail in rows:
-        base, domain = notice_keys(requester)
-        counts[domain if " in 1 h " in detail else base] += 1
-    return [{"to": to, "count": count} for to, count in counts.most_common(limit)]
-
-
-def failed_mail(session: Session, limit: int) -> dict[str, Any]:
-    """The mail the SMTP server refused for good, newest first: a total and up to `limit` of them."""
-    total = (
-        session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.FAILED))
-        or 0
-    )
-    rows = session.execute(
-        select(Outbox.kind, Outbox.recipient, Outbox.last_error, Case.number)
-        .outerjoin(Case, Case.id == Outbox.case_id)
-        .where(Outbox.state == OutboxState.FAILED)
-        .order_by(Outbox.id.desc())
-        .limit(limit)
-    ).all()
-    mails = [
-        {"case": r.number, "kind": r.kind, "recipient": r.recipient, "error": r.last_error or ""}
-        for r in rows
-    ]
-    return {"total": total, "mails": mails}
-
-
-def _existing_keys(session: Session, keys: Iterable[str]) -> list[str]:
-    keys = list(keys)
-    found: list[str] = []
-    for start in range(0, len(keys), _CHUNK):
-        found += session.scalars(
-            select(Notification.key).where(Notification.key.in_(keys[start : start + _CHUNK]))
-        )
-    return found
