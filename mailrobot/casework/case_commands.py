@@ -19,7 +19,6 @@ from mailrobot.casework.extension import ExtensionRefused, extend_case
 from mailrobot.casework.records import add_participant
 from mailrobot.casework.staffmail import CaseWork
 from mailrobot.mail.parse import Parsed
-from mailrobot.regulation.commands import MESSAGES
 from mailrobot.regulation.deadlines import extension_start
 from mailrobot.regulation.effects import (
     Assign,
@@ -173,7 +172,7 @@ class CaseCommands:
         self, session: Session, case: Case, effect: CommandReply, parent: str | None, now: datetime
     ) -> dict[str, Any]:
         """One command's result, on the timeline; what the confirmation says of it (command_replies)."""
-        catalogue = MESSAGES.get(self.mailer.language_for(effect.to), MESSAGES["ru"])
+        catalogue = self.mailer.renderer.phrases("command_results", self.mailer.language_for(effect.to))
         params = {k: self._show(v) for k, v in effect.params.items()}
         detail = catalogue[effect.message].format(**params).strip()
         command = (

@@ -110,6 +110,22 @@ class Renderer:
             raise ValueError(f"bad template name {name!r}")
         return self._render_in(self.resolve_language(name, language), name, context)
 
+    def phrases(self, name: str, language: str | None) -> dict[str, str]:
+        """The short texts of `<language>/<name>.toml` (e.g. command_results), in `language` if it has them,
+        else the default language; a key in the admin's templates_dir overrides the shipped one."""
+        import tomllib
+
+        wanted = _normalize_language(language) or self.default_language
+        for lang in dict.fromkeys((wanted, self.default_language)):
+            found: dict[str, str] = {}
+            for directory in reversed(self.search_path):  # shipped first, the admin's over it
+                path = directory / lang / f"{name}.toml"
+                if path.is_file():
+                    found |= {k: str(v) for k, v in tomllib.loads(path.read_text(encoding="utf-8")).items()}
+            if found:
+                return found
+        raise TemplateNotFound(f"{self.default_language}/{name}.toml")
+
     def resolve_language(self, name: str, language: str | None) -> str:
         """The language `render` will use: `language` (``kk``, ``kk-KZ``, ``RU``…) if it has the mail."""
         wanted = _normalize_language(language)

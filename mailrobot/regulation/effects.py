@@ -144,7 +144,7 @@ class ExtendDeadline:
 
 @dataclass(frozen=True)
 class CommandReply:
-    """A short mail confirming or refusing one command; `message` is a key of commands.MESSAGES."""
+    """A short mail confirming or refusing one command; `message` is a key of command_results.toml."""
 
     to: str
     command: str
