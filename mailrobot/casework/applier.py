@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from mailrobot.casework.answers import AnswerRelay
 from mailrobot.casework.bounces import record_bounce
 from mailrobot.casework.case_commands import CaseCommands
 from mailrobot.casework.mailer import Mailer
@@ -72,6 +73,7 @@ class Applier:
         self.tz = ZoneInfo(settings.robot.timezone)
         self.mailer = Mailer(settings, calendar, renderer)
         self.work = CaseWork(self.mailer, summarize, suggest)
+        self.answers = AnswerRelay(self.work)
         self.commands = CaseCommands(self.work)
 
     def apply(
@@ -137,11 +139,11 @@ class Applier:
             case RouteCase():
                 work.route(session, case, effect, files, now)
             case RelayAnswer():
-                work.relay_answer(session, row, case, effect, parsed, now)
+                self.answers.relay_answer(session, row, case, effect, parsed, now)
             case RelaySpecialistAnswer():
-                work.relay_specialist_answer(session, row, case, effect, parsed, now)
+                self.answers.relay_specialist_answer(session, row, case, effect, parsed, now)
             case HoldAnswer():
-                work.hold_answer(session, row, case, effect, parsed, now)
+                self.answers.hold_answer(session, row, case, effect, parsed, now)
             case SetAway():
                 commands.set_away(session, case, effect, now)
             case TellStaff():
