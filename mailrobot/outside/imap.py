@@ -111,6 +111,10 @@ class MailboxSource:
             if "[UNAVAILABLE]" in str(exc):  # RFC 5530: the server cannot log anyone in just now
                 raise MailboxGone(f"login temporarily impossible: {describe(exc)}") from exc
             raise
+        except IMAPClientError as exc:
+            # A server that is (re)starting drops the connection or answers BYE mid-greeting: that is the
+            # server going away, retried on the short backoff, not a refusal of our settings.
+            raise MailboxGone(f"cannot connect: {describe(exc)}") from exc
         try:
             capabilities = client.capabilities()
             self.can_move = b"MOVE" in capabilities
@@ -120,6 +124,9 @@ class MailboxSource:
                     f"IMAP folder {s.processed_folder!r} does not exist (imap.processed_folder)"
                 )
             selected = client.select_folder(s.folder)
+        except IMAPClientError as exc:
+            _quietly_logout(client)
+            raise MailboxGone(f"the server failed a command while connecting: {describe(exc)}") from exc
         except Exception:
             _quietly_logout(client)
             raise

@@ -1,9 +1,9 @@
 """The outbox sender: drains pending mail over SMTP with retry and backoff.
 
 A row is marked sent only after the server accepted it; a crash in between resends the same bytes with the
-same Message-ID, which is the worst the crash rule allows.  On SQLite the moment of acceptance is also
-written at once to a journal beside the database (`<file>.sent`), so a kill -9 before the batch's record
-commits resends nothing that had left (the kill drill, bench/drills/kill9.py, counted tens of twins a kill).
+same Message-ID, the worst the crash rule allows.  So that a kill -9 resends at most what was in flight: on
+SQLite each acceptance is written at once to a journal beside the database (`<file>.sent`); on PostgreSQL
+each row is claimed, sent and recorded in a transaction of its own (bench/drills/kill9.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -30,7 +30,7 @@ from mailrobot.outside.probe import Failure, ProbeFailed, describe
 from mailrobot.regulation.states import OutboxState, mail_event
 from mailrobot.store.db import Database
 from mailrobot.store.models import Event, Outbox, utcnow
-from mailrobot.store.queue import CONFIGURATION_REFUSED
+from mailrobot.store.queue import CONFIGURATION_REFUSED, expired, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +144,6 @@ def _reply_failure(step: str, code: int, text: bytes | str) -> Exception:
     """A reply to RCPT TO or DATA: 5xx refuses this mail for good, anything else is worth a retry."""
     message = f"{step}: {_reply(code, text)}"
     return PermanentFailure(message) if 500 <= code < 600 else TemporaryFailure(message)
-
-
-def retry_delay(settings: SmtpSettings, attempts: int) -> timedelta:
-    """How long to wait after the `attempts`-th failed attempt: doubling, capped at retry_max_seconds."""
-    seconds = settings.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
-    return timedelta(seconds=min(seconds, settings.retry_max_seconds))
-
-
-def expired(settings: SmtpSettings, created_at: datetime, now: datetime) -> bool:
-    """True once a mail has waited in the queue longer than smtp.max_queue_days."""
-    return now - created_at >= timedelta(days=settings.max_queue_days)
 
 
 def probe_login(settings: SmtpSettings) -> None:
@@ -310,15 +299,29 @@ class OutboxSender:
                 if self.journal is not None:
                     self.journal.recorded()
         else:
-            # PostgreSQL: only the leader sends, and as a second guard its rows stay claimed (row locks)
-            # while they are sent and recorded.  A crash rolls the claim back at once: the rows are due
-            # again, and resending one that had left is the crash rule's "same Message-ID" case.
+            # PostgreSQL: only the leader sends; as a second guard each row stays claimed (a row lock) while
+            # it is sent and recorded, a row a transaction: a crash loses the record of at most one send a
+            # connection (it goes again, same Message-ID), not a whole batch's.
             with self.db.transaction() as session:
-                results = self._send_all(self.due(session, limit, claim=True))
-                if results:
-                    self._record(session, results)
+                waiting = len(self.due(session, limit))
+            claim = self._claim_one
+            results = [
+                r
+                for r in self.pool.map(lambda _n: None if self.stopping.is_set() else claim(), range(waiting))
+                if r
+            ]
         failed = sum(1 for r in results if r.error)
         return len(results) - failed, failed
+
+    def _claim_one(self) -> Result | None:
+        """Claim the next due row (another sender skips it), send it and record the result, committed."""
+        with self.db.transaction() as session:
+            rows = self.due(session, 1, claim=True)
+            if not rows:
+                return None
+            result = self._send_one(*rows[0])
+            self._record(session, [result])
+            return result
 
     def _send_all(self, batch: list[tuple[int, str, bytes]]) -> list[Result]:
         results = self.pool.map(lambda row: None if self.stopping.is_set() else self._send_one(*row), batch)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailrobot.config import SmtpSettings
 from mailrobot.mail.addresses import without_tag
 from mailrobot.mail.compose import Envelope
 from mailrobot.regulation.states import MailKind, OutboxState, mail_event
@@ -20,6 +21,17 @@ HOUR = timedelta(hours=1)
 # What a failed attempt's last_error starts with when the server refused our own settings (MAIL FROM or
 # AUTH): retried like any temporary failure, and `doctor` fails on it, since an admin must act.
 CONFIGURATION_REFUSED = "configuration refused: "
+
+
+def retry_delay(settings: SmtpSettings, attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: doubling, capped at retry_max_seconds."""
+    seconds = settings.retry_base_seconds * 2 ** min(max(attempts - 1, 0), 32)
+    return timedelta(seconds=min(seconds, settings.retry_max_seconds))
+
+
+def expired(settings: SmtpSettings, created_at: datetime, now: datetime) -> bool:
+    """True once a mail has waited in the queue longer than smtp.max_queue_days (it fails then)."""
+    return now - created_at >= timedelta(days=settings.max_queue_days)
 
 
 def queue_mail(

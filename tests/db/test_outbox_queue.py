@@ -16,10 +16,11 @@ from mailrobot.config import parse_settings
 from mailrobot.mail.compose import Envelope, compose
 from mailrobot.mail.render import Rendered
 from mailrobot.mail.tokens import make_message_id
-from mailrobot.outside.sender import OutboxSender, SmtpConnection, TemporaryFailure, retry_delay
+from mailrobot.outside.sender import OutboxSender, SmtpConnection, TemporaryFailure
 from mailrobot.service.context import Services
 from mailrobot.service.doctor import FAIL, OK, WARN, _outbox
 from mailrobot.store.models import Case, Event, Outbox
+from mailrobot.store.queue import retry_delay
 from tests.support.config import SECRET, settings_dict, write_toml
 from tests.support.jobs_world import HEAD, OPERATOR, World, at, due
 from tests.support.net import free_port
