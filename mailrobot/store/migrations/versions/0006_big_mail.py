@@ -1,11 +1,13 @@
-"""big mail (issue 13): attachments stored in chunks
+"""big mail (issue 13): no schema change (yet)
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-30 09:30:00
 
-Reserved in the chain so that the changes of several issues can land in any order without two heads;
-the change that needs a schema change fills in upgrade() and downgrade() and says what in this docstring.
+Reserved in the chain for storing attachments in chunks (issue 13), so that the changes of four issues
+could land in any order without two heads.  That change did not land (erasure, export and retention read
+attachments.data and must move with it; see NOTES.md): this revision changes nothing, and stays so that the
+databases already at 0007 or 0008 keep a continuous chain.
 """
 
 from __future__ import annotations
