@@ -127,14 +127,7 @@ def report_context(report: MonthlyReport, settings: Settings, language: str) -> 
         "month": report.month,
         "company_name": settings.company_name(language),
         "totals": {
-            "received": report.received,
-            "answered": report.answered,
-            "on_time": report.on_time,
-            "late": report.late,
-            "pending": report.pending,
-            "extended_late": report.extended_late,
-            "reopened": report.reopened,
-            "interim": report.interim,
+            **counts(report),
             "on_time_rate": None if rate is None else round(100 * rate),
             "median_hours": None if report.median_hours is None else round(report.median_hours, 1),
             "median_working_days": report.median_working_days,
@@ -197,11 +190,9 @@ def faq_languages(report: MonthlyReport, default: str) -> list[str]:
     return [default, *sorted(others & set(FAQ_LANGUAGES))]
 
 
-def report_json(report: MonthlyReport) -> dict[str, Any]:
-    """The report's figures as `report monthly --json` prints them: each top question with its count, all
-    its case numbers (the most typical first), and its wording and answer per language."""
+def counts(report: MonthlyReport) -> dict[str, int]:
+    """The month's counts, as the report's mail and `report monthly --json` both show them."""
     return {
-        "month": report.period,
         "received": report.received,
         "answered": report.answered,
         "on_time": report.on_time,
@@ -210,6 +201,15 @@ def report_json(report: MonthlyReport) -> dict[str, Any]:
         "extended_late": report.extended_late,
         "reopened": report.reopened,
         "interim": report.interim,
+    }
+
+
+def report_json(report: MonthlyReport) -> dict[str, Any]:
+    """The report's figures as `report monthly --json` prints them: each top question with its count, all
+    its case numbers (the most typical first), and its wording and answer per language."""
+    return {
+        "month": report.period,
+        **counts(report),
         "on_time_rate": report.on_time_rate,
         "median_hours": report.median_hours,
         "median_working_days": report.median_working_days,
