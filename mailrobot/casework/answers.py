@@ -135,7 +135,7 @@ class AnswerRelay:
             Event(
                 case=case,
                 at=now,
-                kind="specialist_answer",
+                kind=EventKind.SPECIALIST_ANSWER,
                 actor=effect.author,
                 message=row,
                 detail=effect.text,

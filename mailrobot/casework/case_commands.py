@@ -57,7 +57,7 @@ class CaseCommands:
             Event(
                 case=case,
                 at=now,
-                kind="assigned",
+                kind=EventKind.ASSIGNED,
                 actor=effect.by,
                 detail=f"{previous or '-'} -> {effect.address}",
             )
@@ -72,15 +72,17 @@ class CaseCommands:
             Event(
                 case=case,
                 at=now,
-                kind="categorized",
+                kind=EventKind.CATEGORIZED,
                 actor=effect.by,
                 detail=f"{previous or '-'} -> {effect.name}",
             )
         )
 
     def close(self, session: Session, case: Case, effect: CloseCase, now: datetime) -> None:
-        session.add(Event(case=case, at=now, kind="closed", actor=effect.by, detail=f"state {case.state}"))
-        case.state, case.closed_at = "closed", now
+        session.add(
+            Event(case=case, at=now, kind=EventKind.CLOSED, actor=effect.by, detail=f"state {case.state}")
+        )
+        case.state, case.closed_at = CaseState.CLOSED, now
 
     def reopen(self, session: Session, case: Case, effect: ReopenCase, now: datetime) -> None:
         """Open an answered or closed case again: a new deadline of robot.answer_days working days from now
@@ -116,7 +118,9 @@ class CaseCommands:
     ) -> None:
         """An operator's #extend: recorded (lookup reads it back as pending) and mailed to the head."""
         session.add(
-            Event(case=case, at=now, kind="extension_requested", actor=effect.by, detail=effect.reason)
+            Event(
+                case=case, at=now, kind=EventKind.EXTENSION_REQUESTED, actor=effect.by, detail=effect.reason
+            )
         )
         start = extension_start(case.received_at, case.reopened_at)
         new_due_at = self.mailer.calendar.due_at(start, self.settings.robot.extended_days)
@@ -154,7 +158,9 @@ class CaseCommands:
                 now,
             )
         except ExtensionRefused as exc:  # decide checked the same rule: only a race gets here
-            session.add(Event(case=case, at=now, kind="extension_refused", actor=effect.by, detail=str(exc)))
+            session.add(
+                Event(case=case, at=now, kind=EventKind.EXTENSION_REFUSED, actor=effect.by, detail=str(exc))
+            )
             log.warning("case %s: extension by %s refused: %s", case.number, effect.by, exc)
             return
         if effect.requested_by:
@@ -162,7 +168,7 @@ class CaseCommands:
                 Event(
                     case=case,
                     at=now,
-                    kind="extension_granted",
+                    kind=EventKind.EXTENSION_GRANTED,
                     actor=effect.by,
                     detail=f"requested by {effect.requested_by}",
                 )
@@ -184,7 +190,7 @@ class CaseCommands:
             Event(
                 case=case,
                 at=now,
-                kind="command" if effect.ok else "command_refused",
+                kind=EventKind.COMMAND if effect.ok else EventKind.COMMAND_REFUSED,
                 actor=effect.to,
                 detail=f"{command}: {detail}",
             )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.mail import compose as mail
 from mailrobot.mail.parse import Attachment
-from mailrobot.regulation.states import MessageStatus
+from mailrobot.regulation.states import MailKind, MessageStatus
 from mailrobot.store.models import Attachment as StoredAttachment
 from mailrobot.store.models import Case, Message, Outbox, Participant
 
@@ -61,7 +61,7 @@ def consumer_thread(
     ]
     notice = session.scalar(
         select(Outbox.message_id)
-        .where(Outbox.case_id == case.id, Outbox.kind == "notice")
+        .where(Outbox.case_id == case.id, Outbox.kind == MailKind.NOTICE)
         .order_by(Outbox.id)
         .limit(1)
     )

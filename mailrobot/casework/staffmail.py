@@ -147,7 +147,7 @@ class CaseWork:
             Event(
                 case=case,
                 at=now,
-                kind="routed",
+                kind=EventKind.ROUTED,
                 detail=f"rule {effect.rule} -> group {effect.group or '-'}: {effect.why}",
             )
         )
@@ -306,7 +306,7 @@ class CaseWork:
             Event(
                 case=case,
                 at=now,
-                kind="asked",
+                kind=EventKind.ASKED,
                 actor=effect.asked_by or "robot",
                 detail=f"to {', '.join(chosen) or '-'} ({organization or '-'}): {effect.question}",
             )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.config import Settings
 from mailrobot.mail.render import Renderer
+from mailrobot.regulation.states import MailKind
 from mailrobot.store.models import Case, Event, Outbox
 
 # Timeline kinds that may carry an answer's text in their detail, the most specific first.
@@ -63,7 +64,7 @@ def find_answers(
     if missing:
         mails = session.execute(
             select(Outbox.case_id, Outbox.raw)
-            .where(Outbox.case_id.in_(missing), Outbox.kind == "answer")
+            .where(Outbox.case_id.in_(missing), Outbox.kind == MailKind.ANSWER)
             .order_by(Outbox.id.desc())
         )
         for case_id, raw in mails:

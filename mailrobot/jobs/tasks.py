@@ -136,7 +136,7 @@ class Jobs:
         # overdue cases of a large contact center need not be read again each time.
         alerted = select(Notification.id).where(
             Notification.case_id == Case.id,
-            Notification.kind == "overdue",
+            Notification.kind == MailKind.OVERDUE,
             Notification.created_at >= Case.overdue_at,
         )
         cases = session.scalars(

@@ -91,9 +91,11 @@ class EventKind(StrEnum):
     FORWARD_HELD = "forward_held"  # routed without a forward: a flood from its sender (see decide)
     NOTE = "note"
     COMMAND = "command"
+    COMMAND_REFUSED = "command_refused"
     EMPTY_REPLY = "empty_reply"
     EXTENSION_REQUESTED = "extension_requested"
     EXTENSION_REFUSED = "extension_refused"
+    EXTENSION_GRANTED = "extension_granted"
     EXTENSION_DENIED = "extension_denied"
     EXTENDED = "extended"
     EXTENSION_NOTICE_SKIPPED = "extension_notice_skipped"

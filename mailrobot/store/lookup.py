@@ -38,7 +38,7 @@ from mailrobot.store.queue import notice_counts, notice_keys
 HELD_INTERIM = "#interim\n"
 _ANSWER_KINDS = (EventKind.ANSWER, EventKind.INTERIM_ANSWER, EventKind.ANSWER_HELD)
 # The timeline kinds that open or settle an operator's extension request.
-_EXTENSION_KINDS = ("extension_requested", "extended", "extension_denied")
+_EXTENSION_KINDS = (EventKind.EXTENSION_REQUESTED, EventKind.EXTENDED, EventKind.EXTENSION_DENIED)
 
 
 class Lookup:
@@ -261,7 +261,9 @@ def load_case(
         .limit(1)
     )
     pending = (
-        PendingExtension(last.detail, last.actor) if last and last.kind == "extension_requested" else None
+        PendingExtension(last.detail, last.actor)
+        if last and last.kind == EventKind.EXTENSION_REQUESTED
+        else None
     )
     extended_due_at = calendar.due_at(
         extension_start(case.received_at, case.reopened_at), settings.robot.extended_days
