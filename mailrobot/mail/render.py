@@ -10,6 +10,7 @@ a consumer's `<` as `<`.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -113,8 +114,6 @@ class Renderer:
     def phrases(self, name: str, language: str | None) -> dict[str, str]:
         """The short texts of `<language>/<name>.toml` (e.g. command_results), in `language` if it has them,
         else the default language; a key in the admin's templates_dir overrides the shipped one."""
-        import tomllib
-
         wanted = _normalize_language(language) or self.default_language
         for lang in dict.fromkeys((wanted, self.default_language)):
             found: dict[str, str] = {}
