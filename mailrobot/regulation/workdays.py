@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
+from mailrobot.regulation.holiday_source import country_class
 
 if TYPE_CHECKING:
     from mailrobot.config import Settings
@@ -110,10 +110,7 @@ class WorkCalendar:
         self.day_end = day_end
         self.extra_days_off = frozenset(extra_days_off)
         self.extra_working_days = frozenset(extra_working_days)
-        try:
-            holidays.country_holidays(country, years=())
-        except NotImplementedError:
-            raise ValueError(f"the holidays package has no calendar for country {country!r}") from None
+        self._holidays = country_class(country)  # ValueError for a country the package does not know
         # Years are built on first use; a race between threads only builds a year twice, with the same result.
         self._years: dict[int, _Year] = {}
 
@@ -228,8 +225,8 @@ class WorkCalendar:
     def _build_year(self, year: int) -> _Year:
         # Neighbouring years too: an observed day or a transfer can cross New Year (2014 moved a day off
         # to 3 January and worked 28 December 2013 for it).
-        table = holidays.country_holidays(self.country, years=(year - 1, year, year + 1))
-        unobserved = holidays.country_holidays(self.country, years=year, observed=False)
+        table = self._holidays(years=(year - 1, year, year + 1))
+        unobserved = self._holidays(years=year, observed=False)
 
         off: dict[date, tuple[str, str]] = {}
         worked: dict[date, tuple[str, str]] = {}
