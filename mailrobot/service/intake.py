@@ -30,7 +30,7 @@ from mailrobot.regulation.routing import Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
-from mailrobot.store.lookup import Lookup
+from mailrobot.store.lookup import BatchCases, Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
 from mailrobot.store.queue import count_case, count_notice, notice_counts
 
@@ -64,6 +64,15 @@ class Outcome:
     reason: str
     case_number: str | None = None
     message_id: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What the decisions of one batch share: the notice and case counts of its recipients, and the open
+    cases of its requesters (both read once a batch, then kept up to date by the batch itself)."""
+
+    notices: dict[str, int]
+    cases: BatchCases
 
 
 class Intake:
@@ -242,13 +251,14 @@ class Intake:
     ) -> list[Outcome]:
         now = self.clock()
         senders = {p.from_addr for _row, p in batch if isinstance(p, Parsed) and p.from_addr}
-        notices_today = notice_counts(session, senders, now)
+        shared = _Batch(notice_counts(session, senders, now), BatchCases())
+        shared.cases.load(session, senders)
         outcomes = []
         for row, parsed in batch:
             if isolate:
-                applied = self._decide_isolated(session, row, parsed, notices_today, now)
+                applied = self._decide_isolated(session, row, parsed, shared, now)
             else:
-                applied = self._decide_one(session, row, parsed, notices_today, now)
+                applied = self._decide_one(session, row, parsed, shared, now)
             if applied.status == MessageStatus.QUARANTINED:
                 log.warning("message #%s (uid %s) quarantined: %s", row.id, row.uid, applied.reason)
             outcomes.append(
@@ -261,12 +271,12 @@ class Intake:
         session: Session,
         row: Message,
         parsed: Parsed | str,
-        notices_today: dict[str, int],
+        shared: _Batch,
         now: datetime,
     ) -> Applied:
         savepoint = session.begin_nested()
         try:
-            applied = self._decide_one(session, row, parsed, notices_today, now)
+            applied = self._decide_one(session, row, parsed, shared, now)
             savepoint.commit()
             return applied
         except DBAPIError:
@@ -283,7 +293,7 @@ class Intake:
         session: Session,
         row: Message,
         parsed: Parsed | str,
-        notices_today: dict[str, int],
+        shared: _Batch,
         now: datetime,
     ) -> Applied:
         if isinstance(parsed, str):
@@ -293,16 +303,18 @@ class Intake:
             parsed.from_addr[:320],
             parsed.subject[:500],
         )
-        _verdict, effects = self.decision(session, parsed, now, notices_today)
+        _verdict, effects = self.decision(session, parsed, now, shared.notices, cases=shared.cases)
         applied = self.applier.apply(session, row, parsed, effects, now)
         self._notes(session, row, effects, now)
         applied.reason = row.reason
         if any(isinstance(e, QueueNotice) for e in effects):
             # The notice goes to the requester: for a forward or a web form, not the sender.
             to = next((e.requester for e in effects if isinstance(e, RegisterCase)), parsed.from_addr)
-            count_notice(notices_today, to)
+            count_notice(shared.notices, to)
         for register in (e for e in effects if isinstance(e, RegisterCase)):
-            count_case(notices_today, register.requester)
+            count_case(shared.notices, register.requester)
+            if row.case is not None:
+                shared.cases.made(row.case)
         if applied.status == MessageStatus.IGNORED:
             log.info("message <%s> from %s ignored: %s", parsed.message_id, parsed.from_addr, applied.reason)
         return applied
@@ -314,11 +326,13 @@ class Intake:
         now: datetime,
         notices_today: dict[str, int],
         released: bool = False,
+        cases: BatchCases | None = None,
     ) -> tuple[Verdict, list[Effect]]:
         """What the robot decides for this mail, from what the database knows now (nothing applied):
         the one path for the daemon and for `mailrobot routes test`; `released`: the head said it is not
-        spam, whatever the filter said."""
-        facts = self.lookup.facts(session, parsed, Facts(self.own_addresses), now, notices_today)
+        spam, whatever the filter said; `cases`: the batch's open cases of its requesters."""
+        base = Facts(self.own_addresses)
+        facts = self.lookup.facts(session, parsed, base, now, notices_today, cases)
         if released:
             facts = replace(facts, spam=None)
         verdict = classify(parsed, facts)
