@@ -44,7 +44,7 @@ from mailrobot.regulation.publish import PublishReport
 from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
-from mailrobot.store.numbering import next_case_number
+from mailrobot.store.numbering import CaseNumbers, next_case_number
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,16 @@ class Applier:
         self.commands = CaseCommands(self.work)
 
     def apply(
-        self, session: Session, row: Message, parsed: Parsed, effects: list[Effect], now: datetime
+        self,
+        session: Session,
+        row: Message,
+        parsed: Parsed,
+        effects: list[Effect],
+        now: datetime,
+        numbers: CaseNumbers | None = None,
     ) -> Applied:
+        """`numbers`: the batch's case numbers (the caller writes them before its commit); else one counter
+        update a case."""
         result = Applied(status=row.status, reason=row.reason)
         case: Case | None = None
         files: tuple[ParsedAttachment, ...] = parsed.attachments  # what a forward of the case carries
@@ -89,7 +97,7 @@ class Applier:
                     row.status, row.reason = status, reason
                     result.status, result.reason = status, reason
                 case RegisterCase():
-                    case = self.register_case(session, effect, row, parsed, now)
+                    case = self.register_case(session, effect, row, parsed, now, numbers)
                     result.case_number = case.number
                     files = parsed.attachments if effect.attachments is None else effect.attachments
                 case QueueNotice():
@@ -168,14 +176,23 @@ class Applier:
                 raise AssertionError(f"no way to apply {effect!r}")
 
     def register_case(
-        self, session: Session, effect: RegisterCase, row: Message, parsed: Parsed, now: datetime
+        self,
+        session: Session,
+        effect: RegisterCase,
+        row: Message,
+        parsed: Parsed,
+        now: datetime,
+        numbers: CaseNumbers | None = None,
     ) -> Case:
         robot = self.settings.robot
         # The deadline counts from when the mail reached the mailbox (issue 11.6), not from processing.
         arrived = row.received_at if row.received_at is not None and row.received_at <= now else now
         local_year = arrived.astimezone(self.tz).year
+        number_format = robot.case_number_format
         case = Case(
-            number=next_case_number(session, robot.case_number_format, local_year),
+            number=numbers.next(session, number_format, local_year)
+            if numbers is not None
+            else next_case_number(session, number_format, local_year),
             requester=effect.requester,
             requester_name=effect.requester_name[:320],
             subject=effect.subject[:500],

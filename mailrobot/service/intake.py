@@ -32,6 +32,7 @@ from mailrobot.regulation.workdays import WorkCalendar
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import BatchCases, Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
+from mailrobot.store.numbering import CaseNumbers
 from mailrobot.store.queue import count_case, count_notice, notice_counts
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,13 @@ class Outcome:
 
 @dataclass
 class _Batch:
-    """What the decisions of one batch share: the notice and case counts of its recipients, and the open
-    cases of its requesters (both read once a batch, then kept up to date by the batch itself)."""
+    """What the decisions of one batch share: the notice and case counts of its recipients, the open
+    cases of its requesters (both read once a batch, then kept up to date by the batch itself), and its
+    case numbers (written to the counter before the commit)."""
 
     notices: dict[str, int]
     cases: BatchCases
+    numbers: CaseNumbers
 
 
 class Intake:
@@ -251,7 +254,7 @@ class Intake:
     ) -> list[Outcome]:
         now = self.clock()
         senders = {p.from_addr for _row, p in batch if isinstance(p, Parsed) and p.from_addr}
-        shared = _Batch(notice_counts(session, senders, now), BatchCases())
+        shared = _Batch(notice_counts(session, senders, now), BatchCases(), CaseNumbers())
         shared.cases.load(session, senders)
         outcomes = []
         for row, parsed in batch:
@@ -264,6 +267,7 @@ class Intake:
             outcomes.append(
                 Outcome(row.uid or 0, applied.status, applied.reason, applied.case_number, row.message_id)
             )
+        shared.numbers.write(session)
         return outcomes
 
     def _decide_isolated(
@@ -277,12 +281,14 @@ class Intake:
         savepoint = session.begin_nested()
         try:
             applied = self._decide_one(session, row, parsed, shared, now)
+            shared.numbers.write(session)
             savepoint.commit()
             return applied
         except DBAPIError:
             raise
         except Exception as exc:  # a bug must not block the mailbox: quarantine and go on
             savepoint.rollback()
+            shared.numbers.forget()
             log.exception("message #%s (uid %s) failed; quarantined", row.id, row.uid)
             applied = Applied("quarantined", f"internal error: {type(exc).__name__}: {exc}"[:2000])
             row.status, row.reason, row.case_id = applied.status, applied.reason, None
@@ -304,7 +310,7 @@ class Intake:
             parsed.subject[:500],
         )
         _verdict, effects = self.decision(session, parsed, now, shared.notices, cases=shared.cases)
-        applied = self.applier.apply(session, row, parsed, effects, now)
+        applied = self.applier.apply(session, row, parsed, effects, now, shared.numbers)
         self._notes(session, row, effects, now)
         applied.reason = row.reason
         if any(isinstance(e, QueueNotice) for e in effects):

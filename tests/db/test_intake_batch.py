@@ -4,13 +4,16 @@ alone after the ones before it."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from mailrobot.casework.applier import Applier
 from mailrobot.store.models import Case, Counter
+from mailrobot.store.numbering import CaseNumbers, next_case_number
 from tests.support.factories import mail, text_of
 from tests.support.routing_world import OP1, OP2, World, make_routing_settings, open_case
 
@@ -63,3 +66,61 @@ def test_case_numbers_stay_gap_free_when_a_message_fails_after_registering(
     with world.db.sessions() as s:
         assert s.scalar(select(Counter.value).where(Counter.name == "case:2026")) == 4
         assert sorted(s.scalars(select(Case.number))) == [f"SKES-2026-{i:06d}" for i in (1, 2, 3, 4)]
+
+
+def test_batch_case_numbers_continue_the_counter_per_year(tmp_path: Path) -> None:
+    world = World(make_routing_settings(tmp_path))
+    fmt = "SKES-{year}-{seq:06d}"
+    with world.db.transaction() as s:
+        numbers = CaseNumbers()
+        taken = [numbers.next(s, fmt, 2026) for _ in range(3)] + [numbers.next(s, fmt, 2027)]
+        numbers.write(s)
+        numbers.write(s)  # written once: nothing more to write
+    assert taken == ["SKES-2026-000001", "SKES-2026-000002", "SKES-2026-000003", "SKES-2027-000001"]
+    with world.db.transaction() as s:
+        numbers = CaseNumbers()
+        savepoint = s.begin_nested()
+        assert numbers.next(s, fmt, 2026) == "SKES-2026-000004"
+        savepoint.rollback()  # that case was not registered after all: its number goes to the next one
+        numbers.forget()
+        assert [numbers.next(s, fmt, 2026), next_case_number(s, fmt, 2027)] == [
+            "SKES-2026-000004",
+            "SKES-2027-000002",
+        ]
+        numbers.write(s)
+    with world.db.sessions() as s:
+        counters = dict(s.execute(select(Counter.name, Counter.value)).tuples().all())
+    assert counters == {"case:2026": 4, "case:2027": 2}
+
+
+def test_another_writer_waits_for_the_batch_and_numbers_after_it(tmp_path: Path) -> None:
+    """Two daemons on one database (a takeover): the batch's first number locks the counter row until its
+    commit, so the other writer's number comes after the batch's last one, never among them."""
+    world = World(make_routing_settings(tmp_path))
+    fmt, got = "SKES-{year}-{seq:06d}", []
+
+    def other_writer() -> None:
+        with world.db.transaction() as s:
+            got.append(next_case_number(s, fmt, 2026))
+
+    with world.db.transaction() as s:
+        numbers = CaseNumbers()
+        mine = [numbers.next(s, fmt, 2026) for _ in range(3)]
+        other = threading.Thread(target=other_writer)
+        other.start()
+        _wait_until_blocked(world, other)
+        numbers.write(s)
+    other.join()
+    assert mine == [f"SKES-2026-{i:06d}" for i in (1, 2, 3)] and got == ["SKES-2026-000004"]
+
+
+def _wait_until_blocked(world: World, thread: threading.Thread) -> None:
+    """Until the thread waits for a lock (PostgreSQL tells; on SQLite its writer waits on the file lock
+    and the result alone shows it came after)."""
+    if world.db.engine.dialect.name != "postgresql":
+        return
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    give_up = time.monotonic() + 30  # not an assertion: the result below is
+    with world.db.engine.connect() as watch:
+        while thread.is_alive() and not watch.execute(waiting).scalar() and time.monotonic() < give_up:
+            time.sleep(0.01)
