@@ -43,7 +43,8 @@ from mailrobot.regulation.effects import (
 from mailrobot.regulation.publish import PublishReport
 from mailrobot.regulation.states import CaseState, EventKind, MailKind
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
+from mailrobot.store.chunks import store_file
+from mailrobot.store.models import Case, Event, Message, Outbox
 from mailrobot.store.numbering import CaseNumbers, next_case_number
 
 log = logging.getLogger(__name__)
@@ -238,15 +239,9 @@ class Applier:
         parts: tuple[ParsedAttachment, ...] | None = None,
     ) -> None:
         for part in parsed.attachments if parts is None else parts:
-            session.add(
-                Attachment(
-                    message=row,
-                    filename=part.filename[:500],
-                    content_type=part.content_type[:255],
-                    size=part.size,
-                    data=part.data,
-                )
-            )
+            if row.id is None:  # a row of this batch not yet flushed (the intake commits rows first)
+                session.flush()
+            store_file(session, row.id, part)  # in chunks, written now: a 25 MB scan never whole
 
     def queue_notice(
         self, session: Session, case: Case, parsed: Parsed, now: datetime, notice: QueueNotice | None = None

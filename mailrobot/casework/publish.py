@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailrobot.casework.mailer import Mailer
 from mailrobot.mail.compose import Attachment
+from mailrobot.mail.parse import file_bytes
 from mailrobot.mail.render import Rendered
 from mailrobot.regulation.decide import is_mailable
 from mailrobot.regulation.publish import FAQ_BEGIN, FAQ_END, PUBLISH_NOTE, PublishReport, report_thread
@@ -153,11 +154,12 @@ def _for_pr(original: EmailMessage, effect: PublishReport) -> tuple[Rendered, li
     ]
     kept = text.split(PUBLISH_NOTE, 1)[0].rstrip()
     original_faq = text.split(FAQ_BEGIN, 1)[1].split("\n", 1)[1] if FAQ_BEGIN in text else ""
-    if effect.faq_file is not None and effect.faq_file.data is not None:
+    faq_data = file_bytes(effect.faq_file) if effect.faq_file is not None else None
+    if effect.faq_file is not None and faq_data is not None:
         # It replaces the draft of its name (faq-kk.html), else the report language's (faq.html).
         name = effect.faq_file.filename
         replaced = name if any(f.filename == name for f in files) else DRAFT
-        faq = Attachment(name, effect.faq_file.content_type, effect.faq_file.data)
+        faq = Attachment(name, effect.faq_file.content_type, faq_data)
         files = [f for f in files if f.filename != replaced] + [faq]
         chosen = f"the head's file {name}"
     elif effect.faq_text is not None:

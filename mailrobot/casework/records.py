@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailrobot.mail import compose as mail
-from mailrobot.mail.parse import Attachment
+from mailrobot.mail.parse import Attachment, Streamed, is_kept
 from mailrobot.regulation.states import MailKind, MessageStatus
+from mailrobot.store import chunks
 from mailrobot.store.models import Attachment as StoredAttachment
 from mailrobot.store.models import Case, Message, Outbox, Participant
 
@@ -73,22 +75,35 @@ def consumer_thread(
 
 
 def case_attachments(session: Session, case: Case) -> list[Attachment]:
-    """The files the consumer sent with the case's first message (for a specialist asked later)."""
+    """The files the consumer sent with the case's first message (for a specialist asked later); a kept
+    one is read back from its chunks a piece at a time when the mail that carries it is composed."""
     first = session.scalar(select(Message.id).where(Message.case_id == case.id).order_by(Message.id).limit(1))
     if first is None:
         return []
-    rows = session.scalars(select(StoredAttachment).where(StoredAttachment.message_row_id == first))
-    return [Attachment(a.filename, a.content_type, a.size, a.data) for a in rows]
+    rows = session.scalars(
+        select(StoredAttachment).where(StoredAttachment.message_row_id == first).order_by(StoredAttachment.id)
+    )
+    return [
+        Streamed(a.filename, a.content_type, a.size, None, partial(chunks.file_pieces, session, a.id))
+        if a.kept
+        else Attachment(a.filename, a.content_type, a.size, None)
+        for a in rows
+    ]
 
 
 def outgoing_files(attachments: Sequence[Attachment]) -> list[mail.Attachment]:
     """Attachments to pass on: kept ones (under the size limit), without Outlook's signature images, under
-    the names their senders gave them (compose writes any name so that every client shows it)."""
+    the names their senders gave them (compose writes any name so that every client shows it).  A streamed
+    file stays streamed: compose encodes it a piece at a time."""
     files = []
     for number, part in enumerate(attachments, 1):
-        if part.data is None or _INLINE_IMAGE.match(part.filename):
+        if not is_kept(part) or _INLINE_IMAGE.match(part.filename):
             continue
-        files.append(mail.Attachment(part.filename or f"attachment-{number}", part.content_type, part.data))
+        name = part.filename or f"attachment-{number}"
+        if isinstance(part, Streamed):
+            files.append(mail.Attachment(name, part.content_type, b"", pieces=part.pieces))
+        else:
+            files.append(mail.Attachment(name, part.content_type, part.data or b""))
     return files
 
 
@@ -98,5 +113,5 @@ def files_not_kept(attachments: Sequence[Attachment], limit: int) -> list[dict[s
     return [
         {"name": part.filename, "size": part.size, "limit": limit}
         for part in attachments
-        if part.data is None
+        if not is_kept(part)
     ]

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailrobot.regulation.states import EventKind, OutboxState
+from mailrobot.store import chunks
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 
@@ -121,7 +122,8 @@ def _erase(
             message.sender = ERASED
         message.reason = mentions.sub(ERASED, message.reason)
     for attachment in attachments:
-        attachment.data, attachment.filename = None, ERASED
+        attachment.kept, attachment.filename = False, ERASED
+    chunks.drop_files(session, [a.id for a in attachments])  # the bytes: no chunk of a file stays
     for mail in mails:
         mail.raw = None
         if mentions.fullmatch(mail.recipient):

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import inspect, or_, select
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import Session, undefer
 
+from mailrobot.store import chunks
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 
@@ -86,12 +88,17 @@ def private_dir(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def private_file(path: Path, data: bytes) -> None:
-    """Write a new file readable by its owner alone (0600), whatever the umask."""
+def private_file(path: Path, data: bytes | Iterable[bytes]) -> str:
+    """Write a new file readable by its owner alone (0600), whatever the umask, from its bytes or from its
+    pieces (a stored attachment's chunks: never whole in memory); returns its SHA-256."""
+    digest = hashlib.sha256()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:
         os.fchmod(file.fileno(), 0o600)
-        file.write(data)
+        for piece in (data,) if isinstance(data, bytes) else data:
+            file.write(piece)
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 class _Writer:
@@ -101,15 +108,14 @@ class _Writer:
         self.root = root
         self.sums: list[tuple[str, str]] = []
 
-    def write(self, relative: str, data: bytes) -> str:
+    def write(self, relative: str, data: bytes | Iterable[bytes]) -> str:
         path = self.root / relative
         folder = self.root
         for part in Path(relative).parts[:-1]:
             folder = folder / part
             if not folder.is_dir():
                 private_dir(folder)
-        private_file(path, data)
-        self.sums.append((hashlib.sha256(data).hexdigest(), relative))
+        self.sums.append((private_file(path, data), relative))
         return relative
 
 
@@ -124,14 +130,17 @@ def _eml(files: _Writer, row: Message | Outbox, path: str) -> tuple[dict[str, An
     return entry, file
 
 
-def _attachment(files: _Writer, message_id: int, k: int, attachment: Attachment) -> dict[str, Any]:
+def _attachment(
+    session: Session, files: _Writer, message_id: int, k: int, attachment: Attachment
+) -> dict[str, Any]:
     item = _row(attachment)
-    if attachment.data is None:
+    if not attachment.kept:
         # Which of the two, the database does not record; the auditor gets both.
         item["data"] = "missing: over the size limit at intake, or purged by retention"
     else:
         name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
-        item["data"] = files.write(f"attachments/message-{message_id}/{k:02d}-{name}", attachment.data)
+        path = f"attachments/message-{message_id}/{k:02d}-{name}"
+        item["data"] = files.write(path, chunks.file_pieces(session, attachment.id))  # a chunk at a time
     return item
 
 
@@ -175,7 +184,6 @@ def _export(db: Database, number: str, out: Path, now: datetime | None) -> Expor
             select(Attachment)
             .where(Attachment.message_row_id.in_([m.id for m in messages]))
             .order_by(Attachment.id)
-            .options(undefer(Attachment.data))
         ).all()
         outbox = session.scalars(
             select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id).options(undefer(Outbox.raw))
@@ -189,7 +197,9 @@ def _export(db: Database, number: str, out: Path, now: datetime | None) -> Expor
                 files, message, f"messages/{n:04d}-message-{message.id}.eml"
             )
             own = (a for a in attachments if a.message_row_id == message.id)
-            entry["attachments"] = [_attachment(files, message.id, k, a) for k, a in enumerate(own, 1)]
+            entry["attachments"] = [
+                _attachment(session, files, message.id, k, a) for k, a in enumerate(own, 1)
+            ]
             message_list.append(entry)
         outbox_list, outbox_files = [], {}
         for n, mail in enumerate(outbox, 1):

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 
 from mailrobot.config import Settings
 from mailrobot.regulation.states import MessageStatus, OutboxState
+from mailrobot.store import chunks
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Message, Outbox
 
@@ -112,10 +113,10 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
         counts["attachments"], counts["attachment_bytes"] = _purge(
             db,
             Attachment,
-            Attachment.data,
+            Attachment.kept,
             func.coalesce(func.sum(Attachment.size), 0),
             (
-                Attachment.data.is_not(None),
+                Attachment.kept.is_(True),
                 Attachment.message_row_id.in_(
                     select(Message.id).where(
                         Message.received_at < attachments_before, Message.status != MessageStatus.RECEIVED
@@ -132,7 +133,8 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
 def _purge(
     db: Database, model: Any, column: Any, size: Any, where: tuple[Any, ...], dry_run: bool
 ) -> tuple[int, int]:
-    """(rows, bytes) matching `where`; unless dry_run, set `column` to NULL on them, CHUNK rows at a time."""
+    """(rows, bytes) matching `where`; unless dry_run, set `column` to NULL on them (attachments: `kept` to
+    False, and their chunks deleted in the same transaction), CHUNK rows at a time."""
     if dry_run:
         with db.sessions() as session:
             rows = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
@@ -144,8 +146,11 @@ def _purge(
             if not ids:
                 return rows, total
             total += int(session.scalar(select(size).where(model.id.in_(ids))) or 0)
-            session.execute(
-                update(model).where(model.id.in_(ids)).values({column.key: None}),
-                execution_options={"synchronize_session": False},
-            )
+            if model is Attachment:
+                chunks.drop_files(session, ids)
+            else:
+                session.execute(
+                    update(model).where(model.id.in_(ids)).values({column.key: None}),
+                    execution_options={"synchronize_session": False},
+                )
             rows += len(ids)

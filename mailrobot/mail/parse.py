@@ -6,7 +6,7 @@ import email
 import email.utils
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -18,7 +18,16 @@ import mailparser
 from mailrobot.mail.mime import Attachment, Body, content_type
 from mailrobot.mail.text import clean, decode_header_value, header_safe
 
-__all__ = ["Attachment", "Parsed", "Unparseable", "parse_message"]  # Attachment: mime's, re-exported
+__all__ = [
+    "Attachment",  # mime's, re-exported
+    "Parsed",
+    "Streamed",
+    "Unparseable",
+    "file_bytes",
+    "file_pieces",
+    "is_kept",
+    "parse_message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,33 @@ class Parsed:
     feedback_report: str | None = None  # fields of a message/feedback-report part (ARF complaint)
     # Authentication-Results headers (RFC 8601), top first: trusted only from our authserv-ids (spam.py)
     auth_results: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Streamed(Attachment):
+    """A kept file whose bytes are read in pieces when they are needed (a big base64 part decoded from the
+    raw mail, a stored file read from its chunks) instead of being held whole: `data` is None, as for a file
+    not kept, so ask `is_kept`; `pieces()` gives the bytes again on each call."""
+
+    pieces: Callable[[], Iterator[bytes]] = field(compare=False, repr=False)
+
+
+def is_kept(attachment: Attachment) -> bool:
+    """Whether the file's bytes are there (False: over robot.max_attachment_bytes, erased, purged)."""
+    return attachment.data is not None or isinstance(attachment, Streamed)
+
+
+def file_pieces(attachment: Attachment) -> Iterator[bytes]:
+    """The bytes of a kept file in pieces (held ones in one piece); nothing for a file not kept."""
+    if isinstance(attachment, Streamed):
+        yield from attachment.pieces()
+    elif attachment.data is not None:
+        yield attachment.data
+
+
+def file_bytes(attachment: Attachment) -> bytes | None:
+    """The whole file, for the few readers of small files (the head's FAQ file); None when not kept."""
+    return b"".join(file_pieces(attachment)) if is_kept(attachment) else None
 
 
 # Headers kept in Parsed.headers: what rules.py and classify need to recognise automatic mail and our own.

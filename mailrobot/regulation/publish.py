@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailrobot.mail.parse import Attachment
+from mailrobot.mail.parse import Attachment, is_kept
 
 FAQ_BEGIN = "=====FAQ BEGIN====="
 FAQ_END = "=====FAQ END====="
@@ -58,7 +58,7 @@ def faq_between_markers(text: str) -> str | None:
 
 def edited_faq_file(attachments: tuple[Attachment, ...]) -> Attachment | None:
     """The FAQ file the head attached to the reply: one named faq*, else the only text or HTML file."""
-    usable = [a for a in attachments if a.data is not None]
+    usable = [a for a in attachments if is_kept(a)]  # a big file is Streamed: kept, data None
     named = [a for a in usable if a.filename.lower().startswith("faq")]
     if named:
         return named[0]

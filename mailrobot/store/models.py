@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
@@ -99,6 +101,8 @@ class Message(Base):
 
 
 class Attachment(Base):
+    """A file of a message; its bytes are the rows of `attachment_chunks` (store.chunks), never one value."""
+
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -106,9 +110,23 @@ class Attachment(Base):
     filename: Mapped[str] = mapped_column(String(500))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: over the size limit, not kept
+    # False: over the size limit (never kept), erased or purged by retention; its chunks are gone then.
+    kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     message: Mapped[Message] = relationship(foreign_keys=[message_row_id])
+
+
+class AttachmentChunk(Base):
+    """A piece (store.chunks.CHUNK bytes, the last one shorter) of a kept attachment: a 25 MB scan is never
+    bound, written or read as one value, and two daemons on PostgreSQL still see every file."""
+
+    __tablename__ = "attachment_chunks"
+
+    attachment_id: Mapped[int] = mapped_column(
+        ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Case(Base):

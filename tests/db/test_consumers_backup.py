@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from mailrobot.cli import main
+from mailrobot.store.chunks import chunk_count
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 from tests.support.config import settings_dict, write_toml
@@ -61,8 +62,9 @@ def test_erase_replaces_a_consumers_data_and_keeps_the_statistics(tmp_path: Path
         for message in s.scalars(select(Message).options(undefer(Message.raw))):
             mine = message.case_id in (1, 2)
             assert (message.raw is None) == mine and (message.sender == ERASED) == mine
-        [attachment] = s.scalars(select(Attachment).options(undefer(Attachment.data))).all()
-        assert (attachment.data, attachment.filename) == (None, ERASED)
+        [attachment] = s.scalars(select(Attachment)).all()
+        assert (attachment.kept, attachment.filename) == (False, ERASED)
+        assert chunk_count(s) == 0  # no piece of the file outlives the erasure
         for mail_row in s.scalars(select(Outbox).options(undefer(Outbox.raw))):
             if mail_row.case_id in (1, 2):
                 assert mail_row.raw is None and mail_row.recipient == ERASED

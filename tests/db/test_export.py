@@ -16,6 +16,7 @@ from mailrobot.cli import main
 from mailrobot.config import Settings
 from mailrobot.jobs.export import ExportError, export_case, safe_filename
 from mailrobot.jobs.retention import purge_raw
+from mailrobot.store.chunks import read_file
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Message, Outbox
 from tests.support.config import settings_dict
@@ -64,11 +65,8 @@ def test_export_writes_the_case_its_timeline_and_every_mail(
         notice = s.scalar(
             select(Outbox).where(Outbox.case_id == message.case_id).options(undefer(Outbox.raw))
         )
-        attachment = s.scalar(
-            select(Attachment)
-            .where(Attachment.message_row_id == message.id)
-            .options(undefer(Attachment.data))
-        )
+        attachment = s.scalar(select(Attachment).where(Attachment.message_row_id == message.id))
+        attachment_data = read_file(s, attachment.id)
     [entry] = doc["messages"]
     assert (out / entry["raw"]).read_bytes() == message.raw  # byte for byte as received
     assert entry["sha256"] == hashlib.sha256(message.raw).hexdigest()
@@ -78,7 +76,7 @@ def test_export_writes_the_case_its_timeline_and_every_mail(
     )
     [item] = entry["attachments"]
     saved = out / item["data"]
-    assert saved.read_bytes() == attachment.data
+    assert saved.read_bytes() == attachment_data
     assert saved.parent == out / "attachments" / f"message-{message.id}"  # "../../etc/passwd" stayed inside
     assert "passwd" in saved.name and ".." not in saved.name
 

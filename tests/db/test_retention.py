@@ -15,6 +15,7 @@ from mailrobot.config import Settings
 from mailrobot.jobs.retention import purge_raw
 from mailrobot.mail.render import Renderer
 from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.chunks import chunk_count
 from mailrobot.store.db import Database
 from mailrobot.store.models import Attachment, Case, Event, Message, Outbox
 from tests.support.config import settings_dict
@@ -57,8 +58,8 @@ def test_purge_nulls_old_raw_mail_and_attachments_and_keeps_the_cases(
         rows = {m.subject: m for m in s.scalars(select(Message))}
         assert rows["Счёт за электроэнергию 4"].raw is not None  # this year's mail stays
         assert all(rows[f"Счёт за электроэнергию {n}"].raw is None for n in (1, 2, 3))
-        kept = s.scalars(select(Attachment.data).join(Message, Attachment.message_row_id == Message.id)).all()
-        assert sum(data is not None for data in kept) == 1
+        kept = s.scalars(select(Attachment.id).where(Attachment.kept.is_(True))).all()
+        assert len(kept) == 1 and chunk_count(s) == chunk_count(s, kept) > 0  # purged files: no chunk left
         # The unsent 2022 notice is not purged (it would go out empty), nor is this year's.
         assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.raw.is_not(None))) == 2
         assert dict(s.execute(select(Message.id, Message.sha256)).all()) == hashes
@@ -74,7 +75,10 @@ def test_attachments_may_go_sooner_than_raw_mail(tmp_path: Path) -> None:
     register(NOW, [mail_with_attachment(2)])
     done = purge_raw(db, settings, NOW)
     assert (done.messages, done.outbox, done.attachments) == (0, 0, 1)
-    assert count(db, Attachment, Attachment.data.is_(None)) == 1
+    assert count(db, Attachment, Attachment.kept.is_(False)) == 1
+    with db.sessions() as s:
+        kept = s.scalars(select(Attachment.id).where(Attachment.kept.is_(True))).all()
+        assert len(kept) == 1 and chunk_count(s) == chunk_count(s, kept) > 0
     assert count(db, Message, Message.raw.is_(None)) == 0
 
 
