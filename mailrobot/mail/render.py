@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -89,6 +90,8 @@ class Renderer:
             plural=plural,
             nl2br=nl2br,
         )
+        # Inside `batch()`: each template file looked up once (None: there is none).
+        self._batch: dict[str, Template | None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
@@ -136,25 +139,48 @@ class Renderer:
             return wanted
         return self.default_language
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within it, each template is looked up once: with auto_reload, Jinja2 stats a template's file on
+        every lookup, and a lookup of a part a mail lacks (its HTML) searches every directory; a batch of a
+        thousand notices did that five times a notice.  A template edited during a batch is used from the
+        next one."""
+        outer, self._batch = self._batch, {} if self._batch is None else self._batch
+        try:
+            yield
+        finally:
+            self._batch = outer
+
+    def _template(self, template: str) -> Template | None:
+        """The template of that file name, None when there is none (looked up once inside `batch()`)."""
+        cache = self._batch
+        if cache is not None and template in cache:
+            return cache[template]
+        try:
+            found: Template | None = self._env.get_template(template)
+        except TemplateNotFound:
+            found = None
+        if cache is not None:
+            cache[template] = found
+        return found
+
+    def _required(self, template: str) -> Template:
+        found = self._template(template)
+        if found is None:
+            raise TemplateNotFound(template)
+        return found
+
     def _render_in(self, language: str, name: str, context: Mapping[str, Any]) -> Rendered:
         values = {**context, "lang": language}
-        subject = self._env.get_template(f"{language}/{name}.subject.j2").render(values)
-        text = self._env.get_template(f"{language}/{name}.txt.j2").render(values)
-        try:
-            html_template = self._env.get_template(f"{language}/{name}.html.j2")
-        except TemplateNotFound:
-            html = None
-        else:
-            html = html_template.render(values).strip() + "\n"
+        subject = self._required(f"{language}/{name}.subject.j2").render(values)
+        text = self._required(f"{language}/{name}.txt.j2").render(values)
+        html_template = self._template(f"{language}/{name}.html.j2")
+        html = None if html_template is None else html_template.render(values).strip() + "\n"
         # A subject is one header line: a newline from a template or a consumer's subject must not fold it.
         return Rendered(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
 
     def _exists(self, template: str) -> bool:
-        try:
-            self._env.get_template(template)
-        except TemplateNotFound:
-            return False
-        return True
+        return self._template(template) is not None
 
     # -- inventory ----------------------------------------------------------------------------------------
 

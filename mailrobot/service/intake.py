@@ -93,6 +93,7 @@ class Intake:
         self.settings = settings
         # Summaries of answered cases, and the most similar of them in each forward (issue 12 item 8).
         self.suggestions = Suggestions()
+        self.renderer = renderer
         self.applier = Applier(settings, calendar, renderer, summarize_case, self.suggestions)
         self.clock = clock
         self.policy = Policy(
@@ -114,7 +115,8 @@ class Intake:
         """Store, decide and apply a batch; every fetched message gets exactly one outcome."""
         if not batch:
             return []
-        with self.db.sessions() as session:
+        # Each template is looked up once a batch (Renderer.batch), not on every mail.
+        with self.db.sessions() as session, self.renderer.batch():
             with session.begin():
                 pending, outcomes = self._store(session, mailbox, uidvalidity, batch)
             parsed = [(row, self._parse(row, raw)) for row, raw in pending]
