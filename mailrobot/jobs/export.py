@@ -178,7 +178,7 @@ def _export(db: Database, number: str, out: Path, now: datetime | None) -> Expor
                 )
             )
             .order_by(Message.received_at, Message.id)
-            .options(undefer(Message.raw))
+            .options(undefer(Message.raw_inline))  # a big mail's: read from its chunks
         ).all()
         attachments = session.scalars(
             select(Attachment)

@@ -134,7 +134,7 @@ def _purge(
     db: Database, model: Any, column: Any, size: Any, where: tuple[Any, ...], dry_run: bool
 ) -> tuple[int, int]:
     """(rows, bytes) matching `where`; unless dry_run, set `column` to NULL on them (attachments: `kept` to
-    False, and their chunks deleted in the same transaction), CHUNK rows at a time."""
+    False; their chunks, and a big mail's, deleted in the same transaction), CHUNK rows at a time."""
     if dry_run:
         with db.sessions() as session:
             rows = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
@@ -148,6 +148,8 @@ def _purge(
             total += int(session.scalar(select(size).where(model.id.in_(ids))) or 0)
             if model is Attachment:
                 chunks.drop_files(session, ids)
+            elif model is Message:
+                chunks.drop_raw(session, ids)  # inline or in chunks (a big mail's)
             else:
                 session.execute(
                     update(model).where(model.id.in_(ids)).values({column.key: None}),

@@ -17,9 +17,19 @@ from sqlalchemy.orm import Session
 from mailrobot.mail import parse
 from mailrobot.mail.parse import Attachment as ParsedAttachment
 from mailrobot.mail.parse import is_kept
-from mailrobot.store.models import Attachment, AttachmentChunk
+from mailrobot.store.models import CHUNK, Attachment, AttachmentChunk, Message, MessageChunk
 
-CHUNK = 1 << 20  # bytes a row: small enough to bind and copy, big enough that a 25 MB file is 25 rows
+__all__ = [
+    "CHUNK",
+    "chunk_count",
+    "drop_files",
+    "drop_raw",
+    "file_pieces",
+    "message_chunk_count",
+    "read_file",
+    "rechunk",
+    "store_file",
+]
 
 _FILES = Attachment.__table__
 _CHUNKS = AttachmentChunk.__table__
@@ -86,3 +96,23 @@ def chunk_count(session: Session, attachment_ids: Sequence[int] | None = None) -
     if attachment_ids is not None:
         query = query.where(_CHUNKS.c.attachment_id.in_(list(attachment_ids)))
     return int(session.scalar(query) or 0)
+
+
+def message_chunk_count(session: Session, message_ids: Sequence[int] | None = None) -> int:
+    """How many chunk rows of big mails' raw bytes there are (of these messages)."""
+    query = select(func.count()).select_from(MessageChunk)
+    if message_ids is not None:
+        query = query.where(MessageChunk.message_id.in_(list(message_ids)))
+    return int(session.scalar(query) or 0)
+
+
+def drop_raw(session: Session, message_ids: Sequence[int]) -> None:
+    """Delete the raw bytes of these messages, inline or in chunks (retention, in bulk)."""
+    if not message_ids:
+        return
+    ids = list(message_ids)
+    session.execute(delete(MessageChunk).where(MessageChunk.message_id.in_(ids)))
+    session.execute(
+        update(Message).where(Message.id.in_(ids)).values(raw_inline=None, raw_chunked=False),
+        execution_options={"synchronize_session": False},
+    )

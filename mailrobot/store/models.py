@@ -19,14 +19,26 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    case,
+    delete,
+    event,
     false,
+    insert,
+    literal,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, object_session, relationship
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailrobot.regulation.states import DONE_STATES, OPEN_STATES_SQL, CaseState, OutboxState
 
 __all__ = ["DONE_STATES", "OPEN_STATES_SQL"]  # re-exported: the queries that filter on them import models
+
+CHUNK = 1 << 20  # bytes of a chunk row (a file's, a big mail's): bound, copied and read one at a time
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -83,7 +95,10 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(String(500), default="")
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    # The raw bytes (`raw` below) of a mail up to CHUNK bytes, NULL for a bigger one (raw_chunked: its bytes
+    # are message_chunks rows) and once erased or purged.
+    raw_inline: Mapped[bytes | None] = deferred(mapped_column("raw", LargeBinary))
+    raw_chunked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20))  # a MessageStatus
     reason: Mapped[str] = mapped_column(Text, default="")
     # How often processing started; a message that keeps killing the process is quarantined, not retried.
@@ -93,11 +108,68 @@ class Message(Base):
 
     case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
 
+    @hybrid_property
+    def raw(self) -> bytes | None:
+        """The raw bytes as received; a big mail's read back from its chunks (whole: for release, export)."""
+        if not self.raw_chunked:
+            return self.raw_inline
+        pending = self.__dict__.get("_raw_pending")
+        if pending is not None:
+            return bytes(pending)
+        session = object_session(self)
+        assert session is not None, "the raw bytes of a big mail are read through its session"
+        query = select(MessageChunk.data).where(MessageChunk.message_id == self.id).order_by(MessageChunk.seq)
+        return b"".join(session.scalars(query))
+
+    @raw.inplace.setter
+    def _raw_setter(self, value: bytes | bytearray | None) -> None:
+        # A big mail goes into chunks when the row is written (_write_raw_chunks): SQLite rewrites a whole row
+        # on each UPDATE, and every status change of a 34 MB row cost 70 MB; the chunks are never rewritten.
+        if self.raw_chunked:
+            self.__dict__["_raw_drop"] = True
+        if value is not None and len(value) > CHUNK:
+            self.raw_inline, self.raw_chunked = None, True
+            self.__dict__["_raw_pending"] = value
+            flag_modified(self, "raw_chunked")
+        else:
+            self.raw_inline, self.raw_chunked = None if value is None else bytes(value), False
+
+    @raw.inplace.expression
+    @classmethod
+    def _raw_expression(cls) -> ColumnElement[bytes | None]:
+        """In queries (`Message.raw.is_(None)`): NULL where the bytes are gone, however they were kept."""
+        return case((cls.raw_chunked.is_(True), literal(b"", LargeBinary)), else_=cls.raw_inline)
+
     __table_args__ = (
         Index("ix_messages_status_received", "status", "received_at"),
         Index("ix_messages_mailbox_uid", "mailbox", "uidvalidity", "uid"),
         UniqueConstraint("dedup_key", "fingerprint", name="uq_messages_dedup_key_fingerprint"),
     )
+
+
+class MessageChunk(Base):
+    """A piece (CHUNK bytes, the last one shorter) of the raw bytes of a mail bigger than CHUNK."""
+
+    __tablename__ = "message_chunks"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@event.listens_for(Message, "after_insert")
+@event.listens_for(Message, "after_update")
+def _write_raw_chunks(_mapper: Any, connection: Connection, target: Message) -> None:
+    """A big mail's raw bytes as chunks, in the flush that writes its row; erased ones go with them."""
+    drop, pending = target.__dict__.pop("_raw_drop", False), target.__dict__.pop("_raw_pending", None)
+    chunks = MessageChunk.__table__
+    if drop:
+        connection.execute(delete(chunks).where(chunks.c.message_id == target.id))
+    if pending is not None:
+        view = memoryview(pending)
+        for seq, at in enumerate(range(0, len(view), CHUNK)):
+            piece = bytes(view[at : at + CHUNK])
+            connection.execute(insert(chunks).values(message_id=target.id, seq=seq, data=piece))
 
 
 class Attachment(Base):

@@ -61,7 +61,9 @@ def test_export_writes_the_case_its_timeline_and_every_mail(
     assert doc["timeline"][1]["outbox_file"] == doc["outbox"][0]["raw"]
 
     with db.sessions() as s:
-        message = s.scalar(select(Message).where(Message.case_id.is_not(None)).options(undefer(Message.raw)))
+        message = s.scalar(
+            select(Message).where(Message.case_id.is_not(None)).options(undefer(Message.raw_inline))
+        )
         notice = s.scalar(
             select(Outbox).where(Outbox.case_id == message.case_id).options(undefer(Outbox.raw))
         )
