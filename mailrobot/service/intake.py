@@ -29,6 +29,7 @@ from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCas
 from mailrobot.regulation.routing import Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
+from mailrobot.store.bulk import fill_in_defaults
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import BatchCases, Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
@@ -379,6 +380,7 @@ class Intake:
         return Applied("quarantined", reason)
 
     def _remember_sync(self, session: Session, mailbox: str, uidvalidity: int | None, last_uid: int) -> None:
+        fill_in_defaults(session)  # the batch's rows of one table in one INSERT (store.bulk)
         state = session.get(MailboxState, mailbox)
         if state is None:
             state = MailboxState(mailbox=mailbox, last_uid=0)

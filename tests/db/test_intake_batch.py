@@ -9,12 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from mailrobot.casework.applier import Applier
-from mailrobot.store.models import Case, Counter
+from mailrobot.service.intake import Fetched
+from mailrobot.store.models import Case, Counter, Event
 from mailrobot.store.numbering import CaseNumbers, next_case_number
+from tests.support.config import make_settings
 from tests.support.factories import mail, text_of
+from tests.support.pipeline import BOX, NOW, new_intake
 from tests.support.routing_world import OP1, OP2, World, make_routing_settings, open_case
 
 
@@ -124,3 +127,31 @@ def _wait_until_blocked(world: World, thread: threading.Thread) -> None:
     with world.db.engine.connect() as watch:
         while thread.is_alive() and not watch.execute(waiting).scalar() and time.monotonic() < give_up:
             time.sleep(0.01)
+
+
+def test_a_batch_writes_its_timeline_events_in_one_insert(tmp_path: Path) -> None:
+    """Events that name an actor and events that leave it to the default went in one INSERT each (the ORM
+    batches only rows that set the same columns); the defaults filled in, they go together, unchanged."""
+    intake = new_intake(make_settings(tmp_path), lambda: NOW)
+    inserts: list[int] = []
+
+    def count(_conn: object, statement: object, *_args: object) -> None:
+        if str(statement).startswith("INSERT INTO events"):
+            inserts.append(1)
+
+    batch = [Fetched(i, mail(f"c{i}@mail.ru", f"Вопрос {i}"), NOW) for i in range(12)]
+    event.listen(intake.db.engine, "before_execute", count)
+    try:
+        outcomes = intake.process(BOX, 7, batch)
+    finally:
+        event.remove(intake.db.engine, "before_execute", count)
+    assert [o.status for o in outcomes] == ["case"] * 12
+    assert len(inserts) == 1, f"{len(inserts)} INSERTs for the events of 12 cases"
+    with intake.db.sessions() as s:
+        rows = s.execute(select(Event.kind, Event.actor, Event.detail).order_by(Event.id).limit(3)).all()
+    assert [tuple(r) for r in rows] == [
+        ("registered", "c0@mail.ru", "channel email, language ru"),
+        ("notice_queued", "robot", rows[1].detail),
+        ("registered", "c1@mail.ru", "channel email, language ru"),
+    ]
+    assert rows[1].detail.startswith("to c0@mail.ru <mr.SKES-2026-000001.notice.")
