@@ -193,6 +193,13 @@ def sent_journal_path(db: Database) -> Path | None:
     return Path(f"{name}.sent") if name and name != ":memory:" else None
 
 
+def backlog(db: Database) -> int:
+    """Mails waiting in the outbox (due or not)."""
+    with db.sessions() as session, session.begin():
+        pending = select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.PENDING)
+        return session.scalar(pending) or 0
+
+
 @dataclass(frozen=True)
 class Result:
     outbox_id: int
@@ -380,9 +387,7 @@ class OutboxSender:
             session.add(Event(case_id=row.case_id, at=now, kind=kind, outbox_id=row.id, detail=detail))
 
     def backlog(self) -> int:
-        with self.db.sessions() as session, session.begin():
-            pending = select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.PENDING)
-            return session.scalar(pending) or 0
+        return backlog(self.db)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -17,11 +17,12 @@ from mailrobot.jobs.scheduler import JobScheduler
 from mailrobot.logs import setup_logging
 from mailrobot.outside import leader
 from mailrobot.outside.imap import MailboxGone, MailboxSource, fill_batches
-from mailrobot.outside.sender import OutboxSender
+from mailrobot.outside.sender import backlog
 from mailrobot.outside.systemd import Notifier
 from mailrobot.regulation.workdays import check_timezone
 from mailrobot.service.context import Services
 from mailrobot.service.intake import Fetched, Outcome
+from mailrobot.service.send_process import make_outbox
 from mailrobot.store.db import database_trouble
 
 if TYPE_CHECKING:
@@ -47,21 +48,28 @@ class RunSummary:
 
 
 class Robot:
-    """One mailbox, one database, one outbox, run on the services of one config (read again on SIGHUP)."""
+    """One mailbox, one database, one outbox, run on the services of one config (read again on SIGHUP).
 
-    def __init__(self, services: Services, notifier: Notifier | None = None) -> None:
+    `sender_process`: the outbox sender runs in a process of its own (what `mailrobot run` does), else in a
+    thread of this one (tests that drive a Robot in-process; service/sending.py).
+    """
+
+    def __init__(
+        self, services: Services, notifier: Notifier | None = None, *, sender_process: bool = False
+    ) -> None:
         check_timezone(services.settings.robot.timezone)
         self.services = services
         self.db = services.db  # opened (and migrated) before READY=1; a reload keeps it
         self.intake = services.intake()
-        self.sender = OutboxSender(self.db, services.settings.smtp, secret=services.settings.robot.keys)
         # Ends the intake loop's wait (IDLE, poll or backoff) early: set by a reload and by every stop.
         self.wakeup = threading.Event()
         self.stop = _StopEvent(self.wakeup)
-        self.outbox_wakeup = threading.Event()
         self.notifier = notifier or Notifier()
         # prometheus_client is imported only with [metrics] enabled (a restart applies a change of it).
         self.metrics: Metrics | Tally = _prometheus(self.db) if services.settings.metrics.enabled else Tally()
+        self.outbox = make_outbox(
+            self.db, services.settings, self.metrics.count_sends, self.stop.set, sender_process
+        )
         self.reload_requested = threading.Event()
         self.scheduler: JobScheduler | None = None  # the leader's scheduled jobs (run_forever)
         self._leading = False
@@ -97,7 +105,7 @@ class Robot:
                 fetched = [Fetched(uid, raw, arrived) for uid, raw, arrived in source.fetch(chunk, sizes)]
                 batch_outcomes = self.intake.process(source.mailbox, source.uidvalidity, fetched)
                 del fetched  # the raw bytes of this batch go before the next is fetched
-                self.outbox_wakeup.set()
+                self.outbox.wake()  # its notices leave now, while the next batch is fetched and decided
                 source.mark_done([o.uid for o in batch_outcomes])
                 outcomes += batch_outcomes
                 self.metrics.count_outcomes(o.status for o in batch_outcomes)
@@ -106,51 +114,48 @@ class Robot:
 
     def run_once(self) -> RunSummary:
         """Process the mailbox once and send everything that is due: for cron, tests and smoke checks."""
-        # Beside a running daemon a one-off pass would race it for the same mail: refused (AnotherDaemonRuns).
-        with leader.leading(self.db, self.stop, wait=False):
-            source = MailboxSource(self.settings.imap)
-            source.connect()
-            # Notices of the first batches leave while later batches are still being fetched and decided.
-            intake_done = threading.Event()
-            sent: list[tuple[int, int]] = []
-            meanwhile = threading.Thread(target=self._send_until, args=(intake_done, sent), name="outbox")
-            meanwhile.start()
-            try:
-                summary = RunSummary(outcomes=self.sync(source))
-            finally:
-                intake_done.set()
-                self.outbox_wakeup.set()
-                meanwhile.join()
-                source.close()
-            sent.append(self.sender.drain())
-            summary.sent, summary.send_failures = sum(s for s, _ in sent), sum(f for _, f in sent)
+        self.outbox.start()  # forked here, before leader.py's threads
+        try:
+            # Beside a running daemon a one-off pass would race it for the same mail: AnotherDaemonRuns.
+            with leader.leading(self.db, self.stop, wait=False):
+                # Notices of the first batches leave while later batches are still fetched and decided.
+                self.outbox.lead()
+                source = MailboxSource(self.settings.imap)
+                try:
+                    source.connect()
+                    summary = RunSummary(outcomes=self.sync(source))
+                finally:
+                    source.close()
+                summary.sent, summary.send_failures = self.outbox.finish()
+        finally:
+            self.outbox.stop(STOP_GRACE)  # nothing left to stop after finish()
         return summary
-
-    def _send_until(self, done: threading.Event, results: list[tuple[int, int]]) -> None:
-        while not done.is_set():
-            sent, failed = self.sender.drain_once()
-            results.append((sent, failed))
-            if sent + failed == 0:
-                self.outbox_wakeup.wait(timeout=0.1)
-                self.outbox_wakeup.clear()
 
     # -- the daemon -----------------------------------------------------------------------------------------
     def run_forever(self) -> None:
-        """Intake in this thread, the outbox sender in another, until SIGTERM/SIGINT; SIGHUP reloads."""
-        self._install_signals()
-        # PostgreSQL: a second daemon follows here until the leader is gone.  SQLite: it is refused.
-        leadership = leader.acquire(self.db, self.stop, on_wait=self._following)
-        if leadership is None:
-            self.notifier.stopping()
-            return  # stopped while following
+        """Intake in this thread, the outbox sender beside it, until SIGTERM/SIGINT; SIGHUP reloads."""
+        self.outbox.start()  # a sender process is forked here, before any thread starts
+        try:
+            self._install_signals()
+            # PostgreSQL: a second daemon follows here until the leader is gone.  SQLite: it is refused.
+            leadership = leader.acquire(self.db, self.stop, on_wait=self._following)
+            if leadership is None:
+                self.notifier.stopping()
+                return  # stopped while following
+            self._lead(leadership)
+        finally:
+            self.outbox.stop(STOP_GRACE)  # already stopped, unless leading failed
+        leadership.raise_if_lost()  # exit non-zero, so that systemd restarts this daemon as a follower
+        self.outbox.raise_if_died()
+
+    def _lead(self, leadership: leader.Leadership) -> None:
         self._leading = True
         if self.settings.metrics.enabled:
             try:
                 self.metrics.serve(self.settings.metrics.address, self.settings.metrics.port)
             except OSError as exc:  # mail matters more than its numbers: run on, without the endpoint
                 log.error("%s (metrics.port); running without metrics", exc.strerror)
-        sender = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
-        sender.start()
+        self.outbox.lead()
         self.scheduler = self._start_jobs()
         try:
             self._intake_loop()
@@ -160,16 +165,13 @@ class Robot:
             if self.scheduler is not None:
                 # A job in hand finishes its transaction on its own thread.
                 self.scheduler.shutdown(wait=False)
-            self.sender.stopping.set()
-            self.outbox_wakeup.set()
+            # The sends in flight finish and are recorded before another daemon may lead.
             stop_at = self._stop_at or time.monotonic()
-            sender.join(timeout=max(STOP_GRACE - (time.monotonic() - stop_at), 0.1))
-            self.sender.close()
+            self.outbox.stop(STOP_GRACE - (time.monotonic() - stop_at))
             self.metrics.close()
             leadership.release()
             self.db.dispose()
             log.info("stopped")
-        leadership.raise_if_lost()  # exit non-zero, so that systemd restarts this daemon as a follower
 
     def _intake_loop(self) -> None:
         failures = db_failures = 0
@@ -189,7 +191,7 @@ class Robot:
                     db_failures = 0
                     if self.stop.is_set() or self.reload_requested.is_set():
                         continue
-                    self.notifier.status(f"idle, {self.sender.backlog()} in outbox")
+                    self.notifier.status(f"idle, {backlog(self.db)} in outbox")
                     source.wait(self.wakeup, timeout=self._wait_limit(source))
                     self.wakeup.clear()
             except DBAPIError as exc:
@@ -283,9 +285,7 @@ class Robot:
         self.services = services
         self.intake = services.intake()
         if settings.smtp != old.smtp:
-            # the send loop closes the old one
-            self.sender = OutboxSender(self.db, settings.smtp, secret=settings.robot.keys)
-            self.outbox_wakeup.set()
+            self.outbox.reconfigure(settings)
         if settings.logging != old.logging:
             setup_logging(settings.logging.level, settings.logging.json_format)
         if settings.metrics != old.metrics:
@@ -308,39 +308,16 @@ class Robot:
         if not self.settings.jobs.enabled:
             log.info("scheduled jobs are off ([jobs] enabled = false)")
             return None
-        scheduler = JobScheduler(self.services.jobs(), on_mail=self.outbox_wakeup.set)
+        scheduler = JobScheduler(self.services.jobs(), on_mail=self.outbox.wake)
         scheduler.start()
         return scheduler
-
-    def _send_loop(self) -> None:
-        current = self.sender
-        while not self.stop.is_set():
-            if self.sender is not current:  # a reload brought new SMTP settings
-                current.close()
-                current = self.sender
-            try:
-                sent, failed = current.drain()
-                self.metrics.count_sends(sent, failed)
-            except DBAPIError as exc:  # the intake loop says the same, with what to expect
-                trouble = (database_trouble(exc) or f"{type(exc).__name__}").splitlines()[0]
-                log.warning("outbox: database unavailable (%s); retrying in 10 s", trouble)
-                sent = 0
-                self.stop.wait(10)
-            except Exception:
-                log.exception("outbox sender failed; retrying in 10 s")
-                sent = 0
-                self.stop.wait(10)
-            if sent == 0:
-                self.outbox_wakeup.wait(timeout=5)
-                self.outbox_wakeup.clear()
 
     def _install_signals(self) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %s: finishing the message in hand, then stopping", signal.Signals(signum).name)
             self._stop_at = self._stop_at or time.monotonic()
             self.stop.set()
-            self.sender.stopping.set()
-            self.outbox_wakeup.set()
+            self.outbox.stopping()
 
         def _reload(_signum: int, _frame: FrameType | None) -> None:
             # Only a flag: the intake loop reloads between batches, never in the middle of one.
@@ -393,4 +370,3 @@ class _StopEvent(threading.Event):
     def set(self) -> None:
         super().set()
         self._wakeup.set()
-

@@ -48,9 +48,8 @@ class Center:
         """One pass of the robot; the `expect` mails it sent, in the order the sink got them."""
         robot = Robot(Services.load(self.config))
         try:
-            summary = robot.run_once()
+            summary = robot.run_once()  # its outbox sender (threads here) stopped at its end
         finally:
-            robot.sender.close()
             robot.db.dispose()
         assert summary.send_failures == 0
         got = self.sink.wait_for(self.seen + expect)[self.seen :]
