@@ -1,10 +1,11 @@
 """Intake benchmark: N consumer mails in a real Dovecot -> `run --once` -> cases and notices in an SMTP sink.
 
-Prints messages/s (APPEND excluded), peak RSS of the robot process, and with --idle the APPEND-to-notice
-latency percentiles of the running daemon.  In the same run, on the same mails in a mailbox of its own, the
+Prints messages/s (APPEND excluded), the memory and CPU of the robot's processes (the daemon and its forked
+outbox sender: see bench/proctree.py), and with --idle the APPEND-to-notice latency percentiles of the
+running daemon.  In the same run, on the same mails in a mailbox of its own, the
 naive loop (FETCH 100, stdlib parse, one smtplib reply each, MOVE, no database) and the ratio ours/naive:
 compare ratios across machines, never absolute figures.
-Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--idle 200]
+Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--idle 200] [--postgresql] [--sender thread]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,8 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.proctree import TreeSampler  # noqa: E402
 from tests.support.config import robot_config, write_toml  # noqa: E402
-from tests.support.daemon import run_mailrobot, running_daemon  # noqa: E402
+from tests.support.daemon import COMMAND, running_daemon  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 from tests.support.factories import consumer_mail  # noqa: E402
 from tests.support.net import LOCALHOST, free_port  # noqa: E402
@@ -58,6 +61,7 @@ class CountingSink:
         with self.arrived:
             if not self.arrived.wait_for(lambda: self.count >= count, timeout):
                 raise TimeoutError(f"{self.count} of {count} mails arrived")
+
 
 BODIES = [
     "Здравствуйте! В квитанции за октябрь неверные показания счётчика: 12 450 вместо 11 450. Перерасчёт!",
@@ -114,23 +118,34 @@ def naive_loop(dovecot: Dovecot, user: tuple[str, str], sink: CountingSink) -> f
     return time.perf_counter() - started
 
 
-def run_once(config: Path, profile: str | None = None) -> tuple[float, int, str]:
-    started = time.perf_counter()
+def run_once(
+    config: Path, profile: str | None = None, extra: tuple[str, ...] = ()
+) -> tuple[float, dict[str, object], str]:
+    """`run --once` timed, with what its processes cost: the peak RSS of the largest one (ru_maxrss), the
+    peak of the tree's memory (sampled every 0.1 s, see bench/proctree.py), the CPU of the tree (exact,
+    from rusage) and of each process (its last sample)."""
+    command = [*COMMAND, "run", "--once", "--config", str(config), *extra]
     if profile:  # pyinstrument (pip install '.[bench]') around the same command; its text report to a file
-        import subprocess
-
-        proc = subprocess.run(
-            [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", profile,
-             "-m", "mailrobot", "run", "--once", "--config", str(config)],
-            capture_output=True, text=True, cwd=REPO, timeout=3600,
-        )  # fmt: skip
-    else:
-        proc = run_mailrobot(config, "run", "--once", timeout=3600)
+        # pyinstrument samples the daemon's process only: the sender's CPU is in "processes".
+        command = [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", profile,
+                   "-m", "mailrobot", *command[3:]]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    with TreeSampler(proc.pid, interval=0.1) as tree:
+        out, err = proc.communicate(timeout=3600)
     elapsed = time.perf_counter() - started
     if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak_kb, proc.stdout.strip()
+        raise SystemExit(err[-3000:])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    costs = {
+        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        "peak_tree_mb": round(tree.peak.tree_mb, 1),  # bench/proctree.py: RSS + the children's own
+        "cpu_s": round(cpu, 2),
+        "processes": tree.report(),
+    }
+    return elapsed, costs, out.strip()
 
 
 def idle_latency(
@@ -162,6 +177,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", help="write a pyinstrument profile of `run --once` to this file")
     parser.add_argument("--postgresql", action="store_true", help="on a private PostgreSQL cluster")
+    parser.add_argument("--sender", choices=["process", "thread"], help="`run --sender` (default: its own)")
     args = parser.parse_args()
     server = None
     if args.postgresql:
@@ -194,7 +210,8 @@ def measure(args: argparse.Namespace) -> None:
         for raw in mails(args.n, "backlog"):
             dovecot.append(user[0], raw)
             dovecot.append(naive_user[0], raw)
-        elapsed, peak_kb, summary = run_once(config, args.profile)
+        extra = ("--sender", args.sender) if args.sender else ()
+        elapsed, costs, summary = run_once(config, args.profile, extra)
         sink.wait_for(args.n, timeout=120)
         naive = naive_loop(dovecot, naive_user, sink)
         sink.wait_for(2 * args.n, timeout=120)
@@ -202,12 +219,13 @@ def measure(args: argparse.Namespace) -> None:
             "messages": args.n,
             "seconds": round(elapsed, 2),
             "messages_per_s": round(args.n / elapsed, 1),
-            "peak_rss_mb": round(peak_kb / 1024, 1),
+            **costs,
             "notices_received": sink.count - args.n,
             "run_once": summary,
             "naive_loop_messages_per_s": round(args.n / naive, 1),
             "ours_vs_naive": round(naive / elapsed, 2),
             "database": "postgresql" if args.database_url else "sqlite",
+            "sender": args.sender or "default",
         }
         if args.idle:
             lat = sorted(idle_latency(dovecot, user, sink, config, args.idle))
