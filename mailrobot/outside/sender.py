@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from mailrobot.config import SmtpSettings
@@ -277,13 +278,16 @@ class OutboxSender:
             self.journal.accepted(outbox_id)
         return Result(outbox_id, None)
 
-    def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
-        query = (
-            select(Outbox.id, Outbox.recipient, Outbox.raw)
+    def _due(self, limit: int, *columns: Any) -> Select[Any]:
+        return (
+            select(*columns)
             .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= self.clock())
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
         )
+
+    def due(self, session: Session, limit: int, claim: bool = False) -> list[tuple[int, str, bytes]]:
+        query = self._due(limit, Outbox.id, Outbox.recipient, Outbox.raw)
         if claim:
             # NO KEY UPDATE, not UPDATE: an event row that references an outbox row (a foreign key takes
             # KEY SHARE) must not wait for a send.  SKIP LOCKED: a second sender takes other rows or none.
@@ -310,7 +314,7 @@ class OutboxSender:
             # it is sent and recorded, a row a transaction: a crash loses the record of at most one send a
             # connection (it goes again, same Message-ID), not a whole batch's.
             with self.db.transaction() as session:
-                waiting = len(self.due(session, limit))
+                waiting = len(session.scalars(self._due(limit, Outbox.id)).all())  # not their bytes
             claim = self._claim_one
             results = [
                 r
@@ -385,9 +389,6 @@ class OutboxSender:
             return
         if row.case_id is not None:
             session.add(Event(case_id=row.case_id, at=now, kind=kind, outbox_id=row.id, detail=detail))
-
-    def backlog(self) -> int:
-        return backlog(self.db)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
