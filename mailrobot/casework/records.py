@@ -101,7 +101,7 @@ def outgoing_files(attachments: Sequence[Attachment]) -> list[mail.Attachment]:
             continue
         name = part.filename or f"attachment-{number}"
         if isinstance(part, Streamed):
-            files.append(mail.Attachment(name, part.content_type, b"", pieces=part.pieces))
+            files.append(mail.Attachment(name, part.content_type, b"", pieces=part.pieces, size=part.size))
         else:
             files.append(mail.Attachment(name, part.content_type, part.data or b""))
     return files

@@ -48,7 +48,7 @@ def _row(obj: Any) -> dict[str, Any]:
     """Every column of a row, JSON-ready, so that a column added later is exported without a change here."""
     data: dict[str, Any] = {}
     for attr in inspect(obj).mapper.column_attrs:
-        if attr.key in ("raw", "data"):
+        if attr.key in ("raw_inline", "data"):
             continue  # the bytes go to files
         data[attr.key] = _json_value(getattr(obj, attr.key))
     return data
@@ -186,7 +186,10 @@ def _export(db: Database, number: str, out: Path, now: datetime | None) -> Expor
             .order_by(Attachment.id)
         ).all()
         outbox = session.scalars(
-            select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id).options(undefer(Outbox.raw))
+            select(Outbox)
+            .where(Outbox.case_id == case.id)
+            .order_by(Outbox.id)
+            .options(undefer(Outbox.raw_inline))
         ).all()
 
         private_dir(out)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailrobot.config import Settings
 from mailrobot.regulation.states import MessageStatus, OutboxState
@@ -96,7 +97,7 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
             func.coalesce(func.sum(Message.size), 0),
             (
                 Message.received_at < raw_before,
-                Message.raw.is_not(None),
+                _has_raw(Message),
                 Message.status != MessageStatus.RECEIVED,
             ),
             dry_run,
@@ -105,8 +106,8 @@ def purge_raw(db: Database, settings: Settings, now: datetime, dry_run: bool = F
             db,
             Outbox,
             Outbox.raw,
-            func.coalesce(func.sum(func.length(Outbox.raw)), 0),
-            (Outbox.created_at < raw_before, Outbox.raw.is_not(None), Outbox.state.in_(_DONE_OUTBOX)),
+            func.coalesce(func.sum(chunks.raw_size(Outbox)), 0),
+            (Outbox.created_at < raw_before, _has_raw(Outbox), Outbox.state.in_(_DONE_OUTBOX)),
             dry_run,
         )
     if attachments_before is not None:
@@ -148,11 +149,16 @@ def _purge(
             total += int(session.scalar(select(size).where(model.id.in_(ids))) or 0)
             if model is Attachment:
                 chunks.drop_files(session, ids)
-            elif model is Message:
-                chunks.drop_raw(session, ids)  # inline or in chunks (a big mail's)
+            elif model in (Message, Outbox):
+                chunks.drop_raw(session, model, ids)  # inline or in chunks (a big mail's)
             else:
                 session.execute(
                     update(model).where(model.id.in_(ids)).values({column.key: None}),
                     execution_options={"synchronize_session": False},
                 )
             rows += len(ids)
+
+
+def _has_raw(model: type[Message] | type[Outbox]) -> ColumnElement[bool]:
+    """Rows whose raw bytes are still there, inline or in chunks (Outbox.raw in a WHERE would join them)."""
+    return or_(model.raw_inline.is_not(None), model.raw_chunked.is_(True))

@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailrobot.mail import parse
 from mailrobot.mail.parse import Attachment as ParsedAttachment
 from mailrobot.mail.parse import is_kept
-from mailrobot.store.models import CHUNK, Attachment, AttachmentChunk, Message, MessageChunk
+from mailrobot.store.models import CHUNK, Attachment, AttachmentChunk, Message, MessageChunk, Outbox
 
 __all__ = [
     "CHUNK",
@@ -26,6 +27,7 @@ __all__ = [
     "drop_raw",
     "file_pieces",
     "message_chunk_count",
+    "raw_size",
     "read_file",
     "rechunk",
     "store_file",
@@ -106,13 +108,24 @@ def message_chunk_count(session: Session, message_ids: Sequence[int] | None = No
     return int(session.scalar(query) or 0)
 
 
-def drop_raw(session: Session, message_ids: Sequence[int]) -> None:
-    """Delete the raw bytes of these messages, inline or in chunks (retention, in bulk)."""
-    if not message_ids:
+def drop_raw(session: Session, model: type[Message] | type[Outbox], row_ids: Sequence[int]) -> None:
+    """Delete the raw bytes of these messages or outbox mails, inline or in chunks (retention, in bulk)."""
+    if not row_ids:
         return
-    ids = list(message_ids)
-    session.execute(delete(MessageChunk).where(MessageChunk.message_id.in_(ids)))
+    ids, table = list(row_ids), model._raw_chunks
+    session.execute(delete(table).where(table.c[model._raw_key].in_(ids)))
     session.execute(
-        update(Message).where(Message.id.in_(ids)).values(raw_inline=None, raw_chunked=False),
+        update(model).where(model.id.in_(ids)).values(raw_inline=None, raw_chunked=False),
         execution_options={"synchronize_session": False},
     )
+
+
+def raw_size(model: type[Message] | type[Outbox]) -> ColumnElement[int]:
+    """SQL for the bytes of a row's raw mail, inline or in chunks (without joining the chunks)."""
+    table = model._raw_chunks
+    in_chunks = (
+        select(func.coalesce(func.sum(func.length(table.c.data)), 0))
+        .where(table.c[model._raw_key] == model.id)
+        .scalar_subquery()
+    )
+    return func.coalesce(func.length(model.raw_inline), in_chunks)

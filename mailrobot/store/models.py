@@ -19,26 +19,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    case,
-    delete,
-    event,
     false,
-    insert,
-    literal,
-    select,
     text,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, object_session, relationship
-from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
 from mailrobot.regulation.states import DONE_STATES, OPEN_STATES_SQL, CaseState, OutboxState
+from mailrobot.store.rawbytes import CHUNK, ChunkedRaw, joined_chunks
 
-__all__ = ["DONE_STATES", "OPEN_STATES_SQL"]  # re-exported: the queries that filter on them import models
-
-CHUNK = 1 << 20  # bytes of a chunk row (a file's, a big mail's): bound, copied and read one at a time
+# Re-exported: the queries that filter on the states import models; CHUNK: store.chunks' and tests'.
+__all__ = ["CHUNK", "DONE_STATES", "OPEN_STATES_SQL"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,7 +65,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Message(Base):
+class Message(ChunkedRaw, Base):
     """Every message the robot has seen, with its raw bytes and what became of it."""
 
     __tablename__ = "messages"
@@ -95,10 +85,7 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(String(500), default="")
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    # The raw bytes (`raw` below) of a mail up to CHUNK bytes, NULL for a bigger one (raw_chunked: its bytes
-    # are message_chunks rows) and once erased or purged.
-    raw_inline: Mapped[bytes | None] = deferred(mapped_column("raw", LargeBinary))
-    raw_chunked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # raw, raw_inline, raw_chunked: ChunkedRaw's (a mail over 1 MB in message_chunks).
     status: Mapped[str] = mapped_column(String(20))  # a MessageStatus
     reason: Mapped[str] = mapped_column(Text, default="")
     # How often processing started; a message that keeps killing the process is quarantined, not retried.
@@ -107,38 +94,6 @@ class Message(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
     case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
-
-    @hybrid_property
-    def raw(self) -> bytes | None:
-        """The raw bytes as received; a big mail's read back from its chunks (whole: for release, export)."""
-        if not self.raw_chunked:
-            return self.raw_inline
-        pending = self.__dict__.get("_raw_pending")
-        if pending is not None:
-            return bytes(pending)
-        session = object_session(self)
-        assert session is not None, "the raw bytes of a big mail are read through its session"
-        query = select(MessageChunk.data).where(MessageChunk.message_id == self.id).order_by(MessageChunk.seq)
-        return b"".join(session.scalars(query))
-
-    @raw.inplace.setter
-    def _raw_setter(self, value: bytes | bytearray | None) -> None:
-        # A big mail goes into chunks when the row is written (_write_raw_chunks): SQLite rewrites a whole row
-        # on each UPDATE, and every status change of a 34 MB row cost 70 MB; the chunks are never rewritten.
-        if self.raw_chunked:
-            self.__dict__["_raw_drop"] = True
-        if value is not None and len(value) > CHUNK:
-            self.raw_inline, self.raw_chunked = None, True
-            self.__dict__["_raw_pending"] = value
-            flag_modified(self, "raw_chunked")
-        else:
-            self.raw_inline, self.raw_chunked = None if value is None else bytes(value), False
-
-    @raw.inplace.expression
-    @classmethod
-    def _raw_expression(cls) -> ColumnElement[bytes | None]:
-        """In queries (`Message.raw.is_(None)`): NULL where the bytes are gone, however they were kept."""
-        return case((cls.raw_chunked.is_(True), literal(b"", LargeBinary)), else_=cls.raw_inline)
 
     __table_args__ = (
         Index("ix_messages_status_received", "status", "received_at"),
@@ -155,21 +110,6 @@ class MessageChunk(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-@event.listens_for(Message, "after_insert")
-@event.listens_for(Message, "after_update")
-def _write_raw_chunks(_mapper: Any, connection: Connection, target: Message) -> None:
-    """A big mail's raw bytes as chunks, in the flush that writes its row; erased ones go with them."""
-    drop, pending = target.__dict__.pop("_raw_drop", False), target.__dict__.pop("_raw_pending", None)
-    chunks = MessageChunk.__table__
-    if drop:
-        connection.execute(delete(chunks).where(chunks.c.message_id == target.id))
-    if pending is not None:
-        view = memoryview(pending)
-        for seq, at in enumerate(range(0, len(view), CHUNK)):
-            piece = bytes(view[at : at + CHUNK])
-            connection.execute(insert(chunks).values(message_id=target.id, seq=seq, data=piece))
 
 
 class Attachment(Base):
@@ -272,7 +212,7 @@ class Event(Base):
     outbox: Mapped[Outbox | None] = relationship(foreign_keys=[outbox_id])
 
 
-class Outbox(Base):
+class Outbox(ChunkedRaw, Base):
     """Mail waiting to leave, written in the same transaction as the decision that caused it."""
 
     __tablename__ = "outbox"
@@ -286,7 +226,8 @@ class Outbox(Base):
     recipient_base: Mapped[str | None] = mapped_column(String(320))
     recipient_domain: Mapped[str | None] = mapped_column(String(255))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))  # NULL: sent, then purged (retention)
+    # raw, raw_inline, raw_chunked: ChunkedRaw's (a mail over 1 MB, a forward with a scan, in outbox_chunks);
+    # NULL once sent and purged (retention).
     state: Mapped[str] = mapped_column(String(12), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -302,6 +243,22 @@ class Outbox(Base):
         Index("ix_outbox_kind_base_created", "kind", "recipient_base", "created_at"),
         Index("ix_outbox_kind_domain_created", "kind", "recipient_domain", "created_at"),
     )
+
+
+class OutboxChunk(Base):
+    """A piece (CHUNK bytes, the last one shorter) of an outgoing mail bigger than CHUNK."""
+
+    __tablename__ = "outbox_chunks"
+
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+Message._raw_chunks, Message._raw_key = MessageChunk.__table__, "message_id"
+# The sender and the bounce lookup select Outbox.raw: for a big mail, its chunks joined in SQL.
+Outbox._raw_chunks, Outbox._raw_key = OutboxChunk.__table__, "outbox_id"
+Outbox._raw_joined = joined_chunks("outbox_chunks", "outbox_id", "outbox")
 
 
 class MailboxState(Base):

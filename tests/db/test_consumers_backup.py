@@ -65,7 +65,7 @@ def test_erase_replaces_a_consumers_data_and_keeps_the_statistics(tmp_path: Path
         [attachment] = s.scalars(select(Attachment)).all()
         assert (attachment.kept, attachment.filename) == (False, ERASED)
         assert chunk_count(s) == 0  # no piece of the file outlives the erasure
-        for mail_row in s.scalars(select(Outbox).options(undefer(Outbox.raw))):
+        for mail_row in s.scalars(select(Outbox).options(undefer(Outbox.raw_inline))):
             if mail_row.case_id in (1, 2):
                 assert mail_row.raw is None and mail_row.recipient == ERASED
                 assert mail_row.state == "failed" and "erased" in (mail_row.last_error or "")  # was waiting

@@ -65,7 +65,7 @@ def test_export_writes_the_case_its_timeline_and_every_mail(
             select(Message).where(Message.case_id.is_not(None)).options(undefer(Message.raw_inline))
         )
         notice = s.scalar(
-            select(Outbox).where(Outbox.case_id == message.case_id).options(undefer(Outbox.raw))
+            select(Outbox).where(Outbox.case_id == message.case_id).options(undefer(Outbox.raw_inline))
         )
         attachment = s.scalar(select(Attachment).where(Attachment.message_row_id == message.id))
         attachment_data = read_file(s, attachment.id)

@@ -1,5 +1,5 @@
-"""The raw bytes of a big mail in chunks (issue 13): written with its row, read back byte for byte, erased,
-purged and exported with it; small mail and rows stored before stay in messages.raw."""
+"""The raw bytes of a big mail in chunks (issue 13), received or outgoing: written with its row, read back
+byte for byte, erased, purged and exported with it; small mail and rows stored before stay in the column."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import random
 from email.message import EmailMessage
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from mailrobot.jobs.erase import erase_consumer
 from mailrobot.jobs.export import export_case
 from mailrobot.jobs.retention import purge_raw
 from mailrobot.store import chunks
 from mailrobot.store.db import Database, upgrade
-from mailrobot.store.models import CHUNK, Case, Message
+from mailrobot.store.models import CHUNK, Case, Message, Outbox, OutboxChunk
 from tests.support.pg import database_url
 from tests.support.pipeline import NOW, OLD, count, make_register
 
@@ -106,4 +106,53 @@ def test_migration_0010_keeps_older_rows_and_its_downgrade_joins_the_chunks(
     with db.engine.connect() as conn:
         back = {k: bytes(v) for k, v in conn.execute(text("SELECT sender, raw FROM messages")).all()}
     assert back == {"a@mail.kz": before, "b@mail.kz": big}
+    db.dispose()
+
+
+def test_a_big_outgoing_mail_is_kept_in_chunks_and_the_sender_s_query_gets_its_bytes(tmp_path: Path) -> None:
+    settings, db, _register = make_register(tmp_path)
+    big, small = b"X-Big: 1\r\n\r\n" + b"A" * 76 * 40_000, b"X-Small: 1\r\n\r\nhello\r\n"
+    with db.transaction() as s:
+        for n, raw in enumerate((big, small)):
+            s.add(
+                Outbox(
+                    kind="forward",
+                    recipient=f"op{n}@skes.kz",
+                    message_id=f"<o{n}@x>",
+                    raw=raw,
+                    created_at=OLD,
+                )
+            )
+    with db.transaction() as s:
+        # What the sender and the bounce lookup select: the bytes, joined in SQL for the big one.
+        got = dict(s.execute(select(Outbox.recipient, Outbox.raw).order_by(Outbox.id)).all())
+        assert got == {"op0@skes.kz": big, "op1@skes.kz": small}
+        assert s.scalar(select(Outbox.raw).where(Outbox.message_id == "<o0@x>")) == big
+        rows = {o.recipient: o for o in s.scalars(select(Outbox))}
+        assert rows["op0@skes.kz"].raw_chunked and rows["op0@skes.kz"].raw == big
+        assert s.execute(text("SELECT raw FROM outbox WHERE recipient = 'op0@skes.kz'")).scalar() is None
+        for row in rows.values():
+            row.state, row.sent_at = "sent", OLD  # the sender's UPDATE: the chunks stay as they are
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxChunk)) == -(-len(big) // CHUNK)
+    done = purge_raw(db, settings, NOW)
+    assert done.outbox == 2 and done.outbox_bytes == len(big) + len(small)
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxChunk)) == 0
+        assert s.scalars(select(Outbox.raw)).all() == [None, None]
+
+
+def test_migration_0011_downgrade_joins_the_outbox_chunks(tmp_path: Path) -> None:
+    db = Database(database_url(tmp_path))
+    upgrade(db.engine)
+    big = b"X: 1\r\n\r\n" + random.Random(7).randbytes(3 * MB).hex().encode()
+    with db.transaction() as s:
+        s.add(Outbox(kind="forward", recipient="op@skes.kz", message_id="<m@x>", raw=big))
+    from alembic import command
+
+    from mailrobot.store.db import _alembic_config
+
+    command.downgrade(_alembic_config(db.engine), "0010")
+    with db.engine.connect() as conn:
+        assert bytes(conn.execute(text("SELECT raw FROM outbox")).scalar_one()) == big
     db.dispose()

@@ -26,9 +26,22 @@ def test_a_file_in_pieces_composes_as_the_whole_file(size: int, monkeypatch: pyt
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
     held = Attachment("a.pdf", "application/pdf", data)
     streamed = Attachment("a.pdf", "application/pdf", b"", pieces=lambda: iter(pieces))
+    sized = Attachment("a.pdf", "application/pdf", b"", pieces=lambda: iter(pieces), size=size)
     raw = compose(RENDERED, ENVELOPE, NOW, [streamed])
     assert raw == compose(RENDERED, ENVELOPE, NOW, [held])
+    # With its size known, the mail is written into one buffer of exactly its length.
+    into_buffer = compose(RENDERED, ENVELOPE, NOW, [sized, held])
+    assert isinstance(into_buffer, bytearray)
+    assert into_buffer == compose(RENDERED, ENVELOPE, NOW, [held, held])
     # What it always wrote: base64 lines of 76 characters ended by CRLF.
     assert base64.encodebytes(data).replace(b"\n", b"\r\n") in raw
     [part] = message_from_bytes(raw, policy=policy.default).iter_attachments()  # type: ignore[attr-defined]
     assert part.get_content() == data
+
+
+def test_a_file_that_gives_other_bytes_than_its_size_is_composed_all_the_same() -> None:
+    for size in (300, 1):  # more or fewer than it gives
+        wrong = Attachment("a.pdf", "application/pdf", b"", pieces=lambda: iter([b"abc"]), size=size)
+        raw = compose(RENDERED, ENVELOPE, NOW, [wrong])
+        [part] = message_from_bytes(raw, policy=policy.default).iter_attachments()  # type: ignore[attr-defined]
+        assert part.get_content() == b"abc"
