@@ -58,6 +58,8 @@ def test_notices_leave_from_a_child_process_that_a_kill_9_of_the_daemon_takes_al
     assert "(mailrobot-send)" in stat  # its name in ps and top
     assert int(stat.rpartition(")")[2].split()[1]) == daemon.pid  # the daemon's child
 
+    assert "forking the sender with" not in daemon.log()  # no thread of the daemon ran yet
+
     daemon.signal(signal.SIGKILL)
     daemon.proc.wait(10)
     assert gone(child), "the sender outlived its daemon"
@@ -123,3 +125,4 @@ def test_run_once_can_keep_the_sender_in_threads(site: Site) -> None:
     assert "outbox sender started as process" not in done.stderr
     forked = run_mailrobot(config, "run", "--once", check=True, timeout=120)
     assert "outbox sender started as process" in forked.stderr  # the default
+    assert "forking the sender with" not in forked.stderr  # before leader.py's threads
