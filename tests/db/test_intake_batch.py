@@ -16,7 +16,7 @@ from mailrobot.service.intake import Fetched
 from mailrobot.store.models import Case, Counter, Event
 from mailrobot.store.numbering import CaseNumbers, next_case_number
 from tests.support.config import make_settings
-from tests.support.factories import mail, text_of
+from tests.support.factories import mail, reply, text_of
 from tests.support.pipeline import BOX, NOW, new_intake
 from tests.support.routing_world import OP1, OP2, World, make_routing_settings, open_case
 
@@ -155,3 +155,23 @@ def test_a_batch_writes_its_timeline_events_in_one_insert(tmp_path: Path) -> Non
         ("registered", "c1@mail.ru", "channel email, language ru"),
     ]
     assert rows[1].detail.startswith("to c0@mail.ru <mr.SKES-2026-000001.notice.")
+
+
+@pytest.mark.parametrize("earlier", [None, "#away until 2020-01-01"])
+def test_an_away_set_earlier_in_the_batch_keeps_new_cases_of_the_batch_away(
+    tmp_path: Path, earlier: str | None
+) -> None:
+    """Who is away is read without writing the batch first; an #away of this batch, new or changing an
+    older one, counts at once."""
+    world = World(make_routing_settings(tmp_path, operators_assign="round_robin"))
+    number, fwd = open_case(world, sender="a@mail.ru")
+    assert world.case(number).assignee == OP1
+    if earlier:
+        world.deliver(reply(fwd, OP1, earlier))
+    outcomes = world.deliver(
+        reply(fwd, OP1, "#away until 2099-12-31"),
+        mail("b@mail.ru", "Вопрос Б"),
+        mail("c@mail.ru", "Вопрос В"),
+    )
+    assert [o.status for o in outcomes] == ["reply", "case", "case"]
+    assert [world.case(o.case_number).assignee for o in outcomes[1:]] == [OP2, OP2]
