@@ -24,7 +24,10 @@ from mailrobot.outside.probe import Failure, ProbeFailed, describe
 log = logging.getLogger(__name__)
 
 DONE_FLAG = b"$MailrobotDone"
-PIECE = 4 * 1024 * 1024  # a message bigger than this is fetched in pieces of this size
+# A message bigger than this is fetched in pieces of this size.  imapclient parses each piece's response with
+# a few copies of it: 4 MB pieces peaked 20 MB over the buffer of a 34 MB mail, 1 MB pieces 5 MB; and a
+# 200-mail backlog of 2 MB mails peaked at 191 MB batched whole, 122 MB each in pieces (bench/memory.py).
+PIECE = 1024 * 1024
 IDLE_SETTLE_SECONDS = 2.0
 
 
