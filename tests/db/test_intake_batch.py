@@ -92,7 +92,7 @@ def test_batch_case_numbers_continue_the_counter_per_year(tmp_path: Path) -> Non
         ]
         numbers.write(s)
     with world.db.sessions() as s:
-        counters = dict(s.execute(select(Counter.name, Counter.value)).tuples().all())
+        counters = {name: value for name, value in s.execute(select(Counter.name, Counter.value))}
     assert counters == {"case:2026": 4, "case:2027": 2}
 
 
