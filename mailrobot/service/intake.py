@@ -29,7 +29,7 @@ from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCas
 from mailrobot.regulation.routing import Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.bulk import fill_in_defaults
+from mailrobot.store.bulk import SharedBatch, fill_in_defaults
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import BatchCases, Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
@@ -66,17 +66,6 @@ class Outcome:
     reason: str
     case_number: str | None = None
     message_id: str | None = None
-
-
-@dataclass
-class _Batch:
-    """What the decisions of one batch share: the notice and case counts of its recipients, the open
-    cases of its requesters (both read once a batch, then kept up to date by the batch itself), and its
-    case numbers (written to the counter before the commit)."""
-
-    notices: dict[str, int]
-    cases: BatchCases
-    numbers: CaseNumbers
 
 
 class Intake:
@@ -257,7 +246,7 @@ class Intake:
     ) -> list[Outcome]:
         now = self.clock()
         senders = {p.from_addr for _row, p in batch if isinstance(p, Parsed) and p.from_addr}
-        shared = _Batch(notice_counts(session, senders, now), BatchCases(), CaseNumbers())
+        shared = SharedBatch(notice_counts(session, senders, now), BatchCases(), CaseNumbers())
         shared.cases.load(session, senders)
         outcomes = []
         for row, parsed in batch:
@@ -278,7 +267,7 @@ class Intake:
         session: Session,
         row: Message,
         parsed: Parsed | str,
-        shared: _Batch,
+        shared: SharedBatch,
         now: datetime,
     ) -> Applied:
         savepoint = session.begin_nested()
@@ -302,7 +291,7 @@ class Intake:
         session: Session,
         row: Message,
         parsed: Parsed | str,
-        shared: _Batch,
+        shared: SharedBatch,
         now: datetime,
     ) -> Applied:
         if isinstance(parsed, str):

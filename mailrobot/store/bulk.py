@@ -1,11 +1,28 @@
-"""Making a batch's flush cheap: rows of one table inserted in one multi-row statement, not one by one."""
+"""A batch of mail decided in one transaction: what its decisions share, and a flush that inserts the
+rows of one table in one multi-row statement, not one by one."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.schema import ColumnDefault
+
+from mailrobot.store.lookup import BatchCases
+from mailrobot.store.numbering import CaseNumbers
+
+
+@dataclass
+class SharedBatch:
+    """What the decisions of one batch share: the notice and case counts of its recipients, the open
+    cases of its requesters (both read once a batch, then kept up to date by the batch itself), and its
+    case numbers (written to the counter before the commit)."""
+
+    notices: dict[str, int]
+    cases: BatchCases
+    numbers: CaseNumbers
 
 
 def fill_in_defaults(session: Session) -> None:
