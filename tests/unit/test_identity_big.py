@@ -44,3 +44,16 @@ def test_corpus_fingerprints_are_unchanged() -> None:
     for path in sorted((corpus_dir() / "messages").rglob("*.eml")):
         _header, body = identity.split_raw(path.read_bytes())
         assert chunked(body) == whole_body(body), path
+
+
+def test_the_body_digested_in_place_after_its_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """content_fingerprint digests the body inside the raw mail (no copy): the header before it never counts,
+    even when the body is only whitespace the right-strip would run into the header with."""
+    monkeypatch.setattr(identity, "_CHUNK", 64)
+    rng = random.Random(7)
+    for _ in range(200):
+        header = b"Subject: x \t\r\n" * rng.randrange(0, 4)
+        body = bytes(rng.choice(b"ab \t\r\n") for _ in range(rng.randrange(0, 300)))
+        digest = hashlib.sha256()
+        identity._digest_lines(digest, header + body, len(header))
+        assert digest.hexdigest() == whole_body(body), (header, body)
