@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mailrobot.config import Settings
+from mailrobot.outside.oauth import TokenError, token_source
 from mailrobot.outside.sender import OutboxSender
 from mailrobot.service.sending import (
     IDLE_WAIT,
@@ -99,6 +100,7 @@ class ProcessOutbox:
         wake_read, wake_write = os.pipe2(os.O_CLOEXEC)
         if threading.active_count() > 1:  # a bug of the caller: the child would inherit held locks
             log.warning("forking the sender with %s threads running", threading.active_count())
+        _share_token(self.settings)
         # Long-lived objects of the imports and the config go to the permanent generation: the collector
         # of either process would otherwise write into (and so copy) every page that holds them.
         gc.freeze()
@@ -339,6 +341,19 @@ class _SignalPipe:
         if self.read_fd in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(self.read_fd, 512)
+
+
+def _share_token(settings: Settings) -> None:
+    """An OAuth2 token of smtp.token_command fetched before the fork serves both processes until it
+    expires (IMAP here when it names the same command, SMTP there), as one token served both in one
+    process.  Not an m365 source: msal's HTTP session must not be shared by two processes."""
+    smtp = settings.smtp
+    if smtp.auth != "oauth2" or smtp.m365 is not None or not smtp.token_command:
+        return
+    try:
+        token_source(smtp).token()
+    except TokenError as exc:  # the sender asks again when it logs in, and says why if it fails
+        log.debug("no OAuth2 token before starting the sender: %s", exc)
 
 
 def _die_with(parent: int) -> None:
