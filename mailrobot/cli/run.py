@@ -30,18 +30,18 @@ def _leader_errors() -> Iterator[None]:
 @click.option(
     "--sender",
     type=click.Choice(["process", "thread"]),
-    default="process",
-    show_default=True,
+    default=None,
     help="The outbox sender as a process of its own (a second core sends while this one reads and "
-    "decides; about 25 MB more) or as threads of the daemon (less memory, one core).",
+    "decides; about 25 MB more) or as threads of the daemon (less memory, one core). "
+    "Default: smtp.sender of the config (process).",
 )
-def run(config_path: str, once: bool, sender: str) -> None:
+def run(config_path: str, once: bool, sender: str | None) -> None:
     """Run the daemon (or one pass with --once)."""
     services = load(config_path, log_sql=True)
     setup_logging(services.settings.logging.level, services.settings.logging.json_format)
     from mailrobot.service.daemon import Robot
 
-    robot = Robot(services, sender_process=sender == "process")
+    robot = Robot(services, sender_process=(sender or services.settings.smtp.sender) == "process")
     if once:
         with _leader_errors():
             summary = robot.run_once()

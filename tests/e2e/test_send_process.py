@@ -126,3 +126,11 @@ def test_run_once_can_keep_the_sender_in_threads(site: Site) -> None:
     forked = run_mailrobot(config, "run", "--once", check=True, timeout=120)
     assert "outbox sender started as process" in forked.stderr  # the default
     assert "forking the sender with" not in forked.stderr  # before leader.py's threads
+    # smtp.sender in the config chooses for every run; the option still overrides it.
+    small = site.write_config(smtp={"sender": "thread"})
+    site.append(consumer_mail("t2@mail.ru", "Газ", message_id="<sp-thread-2@mail.ru>"))
+    by_config = run_mailrobot(small, "run", "--once", check=True, timeout=120)
+    assert "processed 1 messages" in by_config.stdout and "sent 1 mails" in by_config.stdout
+    assert "outbox sender started as process" not in by_config.stderr
+    overridden = run_mailrobot(small, "run", "--once", "--sender", "process", check=True, timeout=120)
+    assert "outbox sender started as process" in overridden.stderr

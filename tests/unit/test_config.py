@@ -72,3 +72,13 @@ def test_previous_secrets_come_from_the_list_and_a_file(tmp_path: Path) -> None:
     data["robot"]["previous_secrets"] = ["short"]
     with pytest.raises(ConfigError, match=r"robot\.previous_secrets"):
         parse_settings(data)
+
+
+def test_smtp_sender_is_a_process_or_threads_and_a_typo_names_the_key(tmp_path: Path) -> None:
+    data = settings_dict(tmp_path)
+    assert parse_settings(data).smtp.sender == "process"
+    data["smtp"]["sender"] = "thread"
+    assert parse_settings(data).smtp.sender == "thread"
+    data["smtp"]["sender"] = "threads"
+    with pytest.raises(ConfigError, match=r"smtp\.sender"):
+        parse_settings(data)
