@@ -4,8 +4,9 @@ Prints messages/s (APPEND excluded), the memory and CPU of the robot's processes
 outbox sender: see bench/proctree.py), and with --idle the APPEND-to-notice latency percentiles of the
 running daemon.  In the same run, on the same mails in a mailbox of its own, the
 naive loop (FETCH 100, stdlib parse, one smtplib reply each, MOVE, no database) and the ratio ours/naive:
-compare ratios across machines, never absolute figures.
-Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--idle 200] [--postgresql] [--sender thread]
+compare ratios across machines, never absolute figures.  --burst adds the running daemon on N mails moved
+into its INBOX at once: like the naive loop, without the start-up that `run --once` pays every time.
+Run by hand:  .venv/bin/python bench/intake.py [-n 1000] [--burst] [--idle 200] [--postgresql] [--sender S]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -148,6 +150,25 @@ def run_once(
     return elapsed, costs, out.strip()
 
 
+def burst(dovecot: Dovecot, user: tuple[str, str], sink: CountingSink, config: Path, count: int) -> float:
+    """The running daemon (started, in IDLE) and N mails moved into its INBOX by one server-side MOVE:
+    seconds from the MOVE to the last notice at the sink.  Like the naive loop's figure, it leaves out the
+    interpreter's start and the imports, which `run --once` pays on every run and a daemon once."""
+    for i in range(count):  # as mails(), from other consumers: none of them has a case open yet
+        raw = consumer_mail(
+            f"burst{i % 997}@mail.ru", f"Обращение {i}", BODIES[i % 4], f"<burst-{i}@mail.ru>"
+        )
+        dovecot.append(user[0], raw, folder="Staging")
+    with running_daemon(config), dovecot.session(user[0]) as imap:
+        time.sleep(3)  # started, the mailbox synced, in IDLE (as idle_latency)
+        base = sink.count
+        imap.select_folder("Staging")
+        started = time.perf_counter()
+        imap.move(imap.search("ALL"), "INBOX")
+        sink.wait_for(base + count, timeout=600)
+        return time.perf_counter() - started
+
+
 def idle_latency(
     dovecot: Dovecot, user: tuple[str, str], sink: CountingSink, config: Path, count: int
 ) -> list[float]:
@@ -178,6 +199,11 @@ def main() -> None:
     parser.add_argument("--profile", help="write a pyinstrument profile of `run --once` to this file")
     parser.add_argument("--postgresql", action="store_true", help="on a private PostgreSQL cluster")
     parser.add_argument("--sender", choices=["process", "thread"], help="`run --sender` (default: its own)")
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="also time the running daemon on N mails moved into its INBOX at once",
+    )
     args = parser.parse_args()
     server = None
     if args.postgresql:
@@ -227,6 +253,17 @@ def measure(args: argparse.Namespace) -> None:
             "database": "postgresql" if args.database_url else "sqlite",
             "sender": args.sender or "default",
         }
+        if args.burst:
+            if args.sender:  # the daemon has no --sender of run --once here: the config says it
+                data = tomllib.loads(config.read_text())
+                data["smtp"]["sender"] = args.sender
+                write_toml(config, data)
+            seconds = burst(dovecot, user, sink, config, args.n)
+            figures |= {
+                "daemon_burst_seconds": round(seconds, 2),
+                "daemon_burst_messages_per_s": round(args.n / seconds, 1),
+                "daemon_burst_vs_naive": round(naive / seconds, 2),
+            }
         if args.idle:
             lat = sorted(idle_latency(dovecot, user, sink, config, args.idle))
             figures |= {
