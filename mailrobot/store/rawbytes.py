@@ -53,6 +53,9 @@ def _joined_sqlite(element: JoinedChunks, compiler: SQLCompiler, **kw: Any) -> s
     )
 
 
+_EXPRESSIONS: dict[type, ColumnElement[bytes | None]] = {}  # a class's `raw` in SQL (immutable, so shared)
+
+
 class ChunkedRaw:
     """Mixin of a mapped class with raw mail bytes.  Set `_raw_chunks` (the chunk table: `<key>`, seq, data)
     and `_raw_key`; `_raw_joined`: whether `Cls.raw` in a query gives the bytes (joined in SQL, for the
@@ -97,8 +100,16 @@ class ChunkedRaw:
     def _raw_expression(cls) -> ColumnElement[bytes | None]:
         """In queries: the bytes (classes with `_raw_joined`), else b"" for a chunked row: NULL where the
         bytes are gone either way (`Cls.raw.is_(None)`) without joining anything."""
-        chunked = cls._raw_joined() if cls._raw_joined is not None else literal(b"", LargeBinary)
-        return case((cls.raw_chunked.is_(True), chunked), else_=cls.raw_inline)
+        # Built once a class: the declarative constructor looks `raw` up on the class for every row it
+        # makes (`Message(raw=...)`), and building the CASE each time was ~30 us a row (issue 13 profile).
+        # An aliased class comes here as itself, not as a type: it gets its own, uncached.
+        expression = _EXPRESSIONS.get(cls) if isinstance(cls, type) else None
+        if expression is None:
+            chunked = cls._raw_joined() if cls._raw_joined is not None else literal(b"", LargeBinary)
+            expression = case((cls.raw_chunked.is_(True), chunked), else_=cls.raw_inline)
+            if isinstance(cls, type):
+                _EXPRESSIONS[cls] = expression
+        return expression
 
 
 def joined_chunks(chunks: str, key: str, parent: str) -> type[JoinedChunks]:

@@ -7,13 +7,15 @@ import hashlib
 import random
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
+from sqlalchemy.orm import aliased
 
 from mailrobot.jobs.erase import erase_consumer
 from mailrobot.jobs.export import export_case
 from mailrobot.jobs.retention import purge_raw
-from mailrobot.store import chunks
+from mailrobot.store import chunks, rawbytes
 from mailrobot.store.db import Database, upgrade
 from mailrobot.store.models import CHUNK, Case, Message, Outbox, OutboxChunk
 from tests.support.pg import database_url
@@ -156,3 +158,18 @@ def test_migration_0011_downgrade_joins_the_outbox_chunks(tmp_path: Path) -> Non
     with db.engine.connect() as conn:
         assert bytes(conn.execute(text("SELECT raw FROM outbox")).scalar_one()) == big
     db.dispose()
+
+
+def test_raw_in_sql_is_built_once_a_class_and_an_alias_reads_its_own_row(monkeypatch: Any) -> None:
+    # The declarative constructor looks `raw` up on the class for every row it makes: built once.  An
+    # aliased class must not get the plain class's SQL (it would read the other row of a self-join).
+    built: list[object] = []
+    monkeypatch.setattr(rawbytes, "case", lambda *a, **k: built.append(a) or case(*a, **k))
+    Message.raw, Outbox.raw  # noqa: B018 (built here at the latest)
+    built.clear()
+    for n in range(3):
+        Message(raw=b"x", status="new", reason=str(n)), Outbox(raw=b"y")
+    assert built == []
+    other = aliased(Message)
+    sql = str(select(other.raw, Message.raw).where(other.id == Message.id + 1))
+    assert "messages_1.raw_chunked" in sql and "messages.raw_chunked" in sql
