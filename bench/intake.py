@@ -150,23 +150,42 @@ def run_once(
     return elapsed, costs, out.strip()
 
 
-def burst(dovecot: Dovecot, user: tuple[str, str], sink: CountingSink, config: Path, count: int) -> float:
+def burst(
+    dovecot: Dovecot,
+    user: tuple[str, str],
+    sink: CountingSink,
+    config: Path,
+    count: int,
+    raws: list[bytes] | None = None,
+) -> tuple[float, float]:
     """The running daemon (started, in IDLE) and N mails moved into its INBOX by one server-side MOVE:
-    seconds from the MOVE to the last notice at the sink.  Like the naive loop's figure, it leaves out the
-    interpreter's start and the imports, which `run --once` pays on every run and a daemon once."""
-    for i in range(count):  # as mails(), from other consumers: none of them has a case open yet
-        raw = consumer_mail(
-            f"burst{i % 997}@mail.ru", f"Обращение {i}", BODIES[i % 4], f"<burst-{i}@mail.ru>"
-        )
+    seconds from the MOVE to the last notice at the sink, and the CPU seconds of the daemon and its sender
+    process in that time.  Like the naive loop's figure, it leaves out the interpreter's start and the
+    imports, which `run --once` pays on every run and a daemon once.  `raws` (default: `count` mails like
+    mails(), from consumers with no case open yet) lets another bench give it its own mails."""
+    if raws is None:
+        raws = [
+            consumer_mail(f"burst{i % 997}@mail.ru", f"Обращение {i}", BODIES[i % 4], f"<burst-{i}@mail.ru>")
+            for i in range(count)
+        ]
+    for raw in raws:
         dovecot.append(user[0], raw, folder="Staging")
-    with running_daemon(config), dovecot.session(user[0]) as imap:
+    with running_daemon(config) as daemon, dovecot.session(user[0]) as imap:
         time.sleep(3)  # started, the mailbox synced, in IDLE (as idle_latency)
         base = sink.count
         imap.select_folder("Staging")
+        tree = TreeSampler(daemon.pid)  # sampled by hand, at the MOVE and at the last notice only
+        cpu = tree_cpu(tree)
         started = time.perf_counter()
         imap.move(imap.search("ALL"), "INBOX")
-        sink.wait_for(base + count, timeout=600)
-        return time.perf_counter() - started
+        sink.wait_for(base + len(raws), timeout=600)
+        return time.perf_counter() - started, tree_cpu(tree) - cpu
+
+
+def tree_cpu(tree: TreeSampler) -> float:
+    """CPU seconds (user + system) the tree's processes have used so far (/proc, 10 ms ticks)."""
+    tree.sample()
+    return sum(proc.cpu_s for proc in tree.procs.values())
 
 
 def idle_latency(
@@ -258,9 +277,10 @@ def measure(args: argparse.Namespace) -> None:
                 data = tomllib.loads(config.read_text())
                 data["smtp"]["sender"] = args.sender
                 write_toml(config, data)
-            seconds = burst(dovecot, user, sink, config, args.n)
+            seconds, cpu = burst(dovecot, user, sink, config, args.n)
             figures |= {
                 "daemon_burst_seconds": round(seconds, 2),
+                "daemon_burst_cpu_s": round(cpu, 2),
                 "daemon_burst_messages_per_s": round(args.n / seconds, 1),
                 "daemon_burst_vs_naive": round(naive / seconds, 2),
             }
