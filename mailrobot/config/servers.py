@@ -97,6 +97,10 @@ class SmtpSettings(Section):
     # and decides: 10-20 % faster in a burst, about 25 MB more); "thread": by the daemon's threads, for a
     # small VM.  `mailrobot run --sender` overrides it; a change takes effect at the next restart.
     sender: Literal["process", "thread"] = "process"
+    # PostgreSQL: a directory of this host for the sent journal (outside/sent_journal.py), so that the outbox
+    # is sent in batches and a kill -9 resends only the mail in flight; systemd's $STATE_DIRECTORY when unset.
+    # Without either, each mail is claimed, sent and recorded in a transaction of its own.  SQLite ignores it.
+    journal_dir: str | None = None
     # A mail server's queue: temporary failures are retried with backoff up to retry_max_seconds apart,
     # for as long as max_queue_days (Postfix's maximal_queue_lifetime is 5 days); only a refusal of the mail
     # itself, or that age, fails it.

@@ -1,16 +1,16 @@
 """The outbox sender: drains pending mail over SMTP with retry and backoff.
 
 A row is marked sent only after the server accepted it; a crash in between resends the same bytes with the
-same Message-ID, the worst the crash rule allows.  So that a kill -9 resends at most what was in flight: on
-SQLite each acceptance is written at once to a journal beside the database (`<file>.sent`); on PostgreSQL
-each row is claimed, sent and recorded in a transaction of its own (bench/drills/kill9.py).
+same Message-ID, the worst the crash rule allows.  So that a kill -9 resends at most what was in flight, each
+acceptance is written at once to the sent journal (outside/sent_journal.py) and the batch recorded after; on
+PostgreSQL without a journal directory each row is claimed, sent and recorded in a transaction of its own
+(bench/drills/kill9.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import smtplib
 import ssl
 import threading
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -28,6 +27,7 @@ from mailrobot.config import SmtpSettings
 from mailrobot.mail.tokens import Secrets, bounce_address
 from mailrobot.outside.oauth import TokenError, token_source, with_fresh_token, xoauth2
 from mailrobot.outside.probe import Failure, ProbeFailed, describe
+from mailrobot.outside.sent_journal import SentJournal, postgresql_journal, sent_journal_path
 from mailrobot.regulation.states import OutboxState, mail_event
 from mailrobot.store.db import Database
 from mailrobot.store.models import Event, Outbox, utcnow
@@ -161,44 +161,17 @@ def probe_login(settings: SmtpSettings) -> None:
         client.quit()
 
 
-class SentJournal:
-    """The outbox rows the SMTP server accepted and the database has not recorded yet, one id a line.
-
-    A line is written (not fsync'd: a killed process loses nothing the kernel has) the moment the server
-    says 250; the file is emptied once the batch's record commits.  Read at start: the rows it names left
-    already, and are recorded as sent instead of being sent again.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-
-    def accepted(self, outbox_id: int) -> None:
-        os.write(self._fd, b"%d\n" % outbox_id)  # one write() with O_APPEND: whole lines, whatever thread
-
-    def ids(self) -> set[int]:
-        return {int(line) for line in self.path.read_bytes().split() if line.isdigit()}
-
-    def recorded(self) -> None:
-        os.ftruncate(self._fd, 0)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-
-
-def sent_journal_path(db: Database) -> Path | None:
-    """`<database file>.sent` for a SQLite file; None otherwise (PostgreSQL keeps its claims as row locks,
-    and a takeover by another host could not read a local file anyway)."""
-    name = db.engine.url.database if db.is_sqlite else None
-    return Path(f"{name}.sent") if name and name != ":memory:" else None
-
-
 def backlog(db: Database) -> int:
     """Mails waiting in the outbox (due or not)."""
     with db.sessions() as session, session.begin():
         pending = select(func.count()).select_from(Outbox).where(Outbox.state == OutboxState.PENDING)
         return session.scalar(pending) or 0
+
+
+# A PostgreSQL batch shares one claim, record and commit.  Sender CPU for 1,000 mails over 4 connections: a
+# row a transaction 1.8-2.3 s, batches of 4: 0.7-1.0, 16: 0.41-0.46, 32: 0.32-0.42, 200: 0.29-0.30.  Not more:
+# a takeover by the other host, which cannot read this host's journal, resends what left of the batch.
+BATCH_PER_CONNECTION = 8
 
 
 @dataclass(frozen=True)
@@ -232,6 +205,11 @@ class OutboxSender:
         path = sent_journal_path(db)
         self.journal = SentJournal(path) if path is not None else None
         self._recovered = self.journal is None
+        self._chosen = db.is_sqlite  # PostgreSQL: journal or not is chosen at the first round
+
+    @property
+    def batch(self) -> int:
+        return BATCH_PER_CONNECTION * self.settings.connections
 
     def _recover(self) -> None:
         """Rows a killed sender had handed over but not recorded: sent, not to be sent again."""
@@ -241,8 +219,11 @@ class OutboxSender:
         if not ids:
             return
         with self.db.transaction() as session:
+            # SKIP LOCKED (nothing on SQLite): a row another sender holds claimed is that sender's to record.
             pending = session.scalars(
-                select(Outbox.id).where(Outbox.id.in_(ids), Outbox.state == OutboxState.PENDING)
+                select(Outbox.id)
+                .where(Outbox.id.in_(ids), Outbox.state == OutboxState.PENDING)
+                .with_for_update(skip_locked=True, key_share=True)
             ).all()
             if pending:
                 log.info("%s mail(s) had left before the last stop; recorded as sent", len(pending))
@@ -310,19 +291,38 @@ class OutboxSender:
                 if self.journal is not None:
                     self.journal.recorded()
         else:
-            # PostgreSQL: only the leader sends; as a second guard each row stays claimed (a row lock) while
-            # it is sent and recorded, a row a transaction: a crash loses the record of at most one send a
-            # connection (it goes again, same Message-ID), not a whole batch's.
-            with self.db.transaction() as session:
-                waiting = len(session.scalars(self._due(limit, Outbox.id)).all())  # not their bytes
-            claim = self._claim_one
-            results = [
-                r
-                for r in self.pool.map(lambda _n: None if self.stopping.is_set() else claim(), range(waiting))
-                if r
-            ]
+            if not self._chosen:  # not before: the sender a reload replaced has closed the journal then
+                self._chosen, self.journal = True, postgresql_journal(self.settings, self.db.url, self.batch)
+                self._recovered = self.journal is None
+            results = self._claim_batch(limit) if self.journal is not None else self._claim_each(limit)
         failed = sum(1 for r in results if r.error)
         return len(results) - failed, failed
+
+    def _claim_batch(self, limit: int) -> list[Result]:
+        """PostgreSQL with a journal: claim a batch (another sender skips it), send it, record it, commit."""
+        assert self.journal is not None
+        try:
+            if not self._recovered:
+                self._recover()
+            with self.db.transaction() as session:
+                # Rows locked FOR NO KEY UPDATE (see due) until the record commits.
+                results = self._send_all(self.due(session, min(limit, self.batch), claim=True))
+                if results:
+                    self._record(session, results)
+        except Exception:
+            self._recovered = False  # what the journal names left: the next round records it first
+            raise
+        self.journal.recorded()
+        return results
+
+    def _claim_each(self, limit: int) -> list[Result]:
+        """PostgreSQL without a journal: each row claimed, sent and recorded in a transaction of its own, so
+        a crash loses the record of at most one send a connection (it goes again, same Message-ID)."""
+        with self.db.transaction() as session:
+            waiting = len(session.scalars(self._due(limit, Outbox.id)).all())  # not their bytes
+        claim = self._claim_one
+        results = self.pool.map(lambda _n: None if self.stopping.is_set() else claim(), range(waiting))
+        return [r for r in results if r]
 
     def _claim_one(self) -> Result | None:
         """Claim the next due row (another sender skips it), send it and record the result, committed."""

@@ -122,6 +122,8 @@ class World:
             "robot": {"notices_per_sender_per_day": 1000},
             "logging": {"level": "INFO"},
             "jobs": {"enabled": False},
+            # As StateDirectory= gives the unit: on PostgreSQL the sender keeps its journal, sends in batches.
+            "smtp": {"journal_dir": str(self.workdir)},
         }
         for key, value in overrides.items():
             defaults[key] = {**defaults.get(key, {}), **value} if isinstance(value, dict) else value

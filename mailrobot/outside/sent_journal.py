@@ -1,0 +1,109 @@
+"""The sent journal: outbox ids the SMTP server accepted and the database has not recorded yet.
+
+So that a kill -9 resends at most what was in flight, not the whole batch the sender was about to record.
+SQLite keeps it beside the database (`<file>.sent`).  PostgreSQL keeps it in a state directory of this host
+(`outbox-<hash>.sent`): `smtp.journal_dir`, else systemd's $STATE_DIRECTORY (StateDirectory=mailrobot);
+without one the sender records each mail in a transaction of its own (outside/sender.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from mailrobot.config import SmtpSettings
+from mailrobot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class JournalBusy(OSError):
+    """Another sender of this host holds the journal (a daemon beside `mailrobot jobs run`, say)."""
+
+
+class SentJournal:
+    """The outbox rows the SMTP server accepted and the database has not recorded yet, one id a line.
+
+    A line is written (not fsync'd: a killed process loses nothing the kernel has) the moment the server
+    says 250; the file is emptied once the batch's record commits.  Read at start: the rows it names left
+    already, and are recorded as sent instead of being sent again.
+    """
+
+    def __init__(self, path: Path, exclusive: bool = False) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        if exclusive:
+            # Two senders of one host on one file would empty each other's lines (and each record the
+            # other's claimed rows at start).  The kernel drops the lock of a killed process.
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._fd)
+                raise JournalBusy(f"{path} is held by another sender on this host") from None
+
+    def accepted(self, outbox_id: int) -> None:
+        os.write(self._fd, b"%d\n" % outbox_id)  # one write() with O_APPEND: whole lines, whatever thread
+
+    def ids(self) -> set[int]:
+        return {int(line) for line in self.path.read_bytes().split() if line.isdigit()}
+
+    def recorded(self) -> None:
+        os.ftruncate(self._fd, 0)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def sent_journal_path(db: Database) -> Path | None:
+    """`<database file>.sent` for a SQLite file; None otherwise (see journal_directory for PostgreSQL)."""
+    name = db.engine.url.database if db.is_sqlite else None
+    return Path(f"{name}.sent") if name and name != ":memory:" else None
+
+
+def journal_directory(
+    settings: SmtpSettings, environ: Mapping[str, str] = os.environ
+) -> tuple[Path | None, str]:
+    """Where a PostgreSQL sender keeps its journal, and whence that comes (or why there is none)."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir), "smtp.journal_dir"
+    # systemd joins several StateDirectory= entries with ':'; the unit names one.
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        return Path(state), "$STATE_DIRECTORY"
+    return None, "neither smtp.journal_dir nor $STATE_DIRECTORY (systemd's StateDirectory=) is set"
+
+
+def journal_name(database_url: str) -> str:
+    """`outbox-<hash>.sent`: one file a database, so two robots of one host never share one."""
+    url = make_url(database_url)
+    where = f"{url.host or ''}:{url.port or ''}/{url.database or ''}"
+    return f"outbox-{hashlib.sha256(where.encode()).hexdigest()[:12]}.sent"
+
+
+def postgresql_journal(settings: SmtpSettings, database_url: str, batch: int) -> SentJournal | None:
+    """A PostgreSQL sender's journal, or None: it then records each mail in a transaction of its own."""
+    directory, source = journal_directory(settings)
+    if directory is None:
+        return _say(f"a transaction per mail ({source})")
+    path = directory / journal_name(database_url)
+    try:
+        journal = SentJournal(path, exclusive=True)
+    except JournalBusy as exc:
+        return _say(f"a transaction per mail ({exc})")
+    except OSError as exc:
+        return _say(f"a transaction per mail: the sent journal of {source} cannot be opened ({exc})", True)
+    _say(f"batches of up to {batch} with the sent journal {path} (from {source})")
+    return journal
+
+
+def _say(mode: str, warn: bool = False) -> None:
+    """The sending mode, logged as a sender chooses it: at start, and after a reload (a new sender)."""
+    log.log(logging.WARNING if warn else logging.INFO, "outbox sender: %s", mode)
