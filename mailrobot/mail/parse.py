@@ -16,6 +16,7 @@ from email.parser import BytesParser
 import mailparser
 
 from mailrobot.mail.mime import Attachment, Body, content_type
+from mailrobot.mail.plain import mailparser_reason
 from mailrobot.mail.text import clean, decode_header_value, header_safe
 
 __all__ = [
@@ -119,6 +120,7 @@ CLASSIFICATION_HEADERS = (
     "x-spam",
 )
 MAX_AUTH_RESULTS = 20
+ALWAYS_MAILPARSER = False  # tests only: mail-parser on every message, to compare the two paths
 MAX_NESTED_FOR_MAILPARSER = 8  # attached messages (nested or not) past which mail-parser is not run
 _ATTACHED_TYPE = re.compile(rb"content-type:[ \t]*message/(?:rfc822|global)", re.IGNORECASE)
 
@@ -146,15 +148,17 @@ def parse_message(
     msg, body_parsed = _parse_mime(raw, notes)
     if not msg.keys():  # Message.__len__ is the header count: test the keys, not the object
         raise Unparseable("no header section: not an e-mail message")
-    nested = _attached_count(raw) > MAX_NESTED_FOR_MAILPARSER
-    mp = None if nested else _run_mailparser(msg, notes)
-    if nested:
-        notes.append(f"more than {MAX_NESTED_FOR_MAILPARSER} attached messages: stdlib reading only")
     index: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         index.setdefault(name.strip().lower(), []).append(str(value))
+    nested = _attached_count(raw) > MAX_NESTED_FOR_MAILPARSER
+    if nested:
+        notes.append(f"more than {MAX_NESTED_FOR_MAILPARSER} attached messages: stdlib reading only")
+    # mail-parser only where it can read something differently (plain.py says why); else the stdlib
+    plain = not nested and body_parsed and not ALWAYS_MAILPARSER and mailparser_reason(msg, index) is None
+    mp = None if nested or plain else _run_mailparser(msg, notes)
 
-    from_addr, from_name = _sender(mp, index, notes)
+    from_addr, from_name = _sender(mp, index, notes, plain)
     body = Body(max_attachment_bytes, notes)
     if body_parsed:
         body.walk(msg)
@@ -181,7 +185,7 @@ def parse_message(
         ),
         return_path=_return_path(index.get("return-path", [])),
         subject=header_safe(subject, MAX_SUBJECT),
-        date=_date(mp, index.get("date", [])),
+        date=_date(mp, index.get("date", []), plain),
         text=text,
         html=html,
         attachments=tuple(body.attachments),
@@ -250,12 +254,14 @@ def _run_mailparser(msg: Message, notes: list[str]) -> mailparser.MailParser | N
 
 
 def _sender(
-    mp: mailparser.MailParser | None, index: dict[str, list[str]], notes: list[str]
+    mp: mailparser.MailParser | None, index: dict[str, list[str]], notes: list[str], plain: bool = False
 ) -> tuple[str, str]:
     """The From address (mail-parser's recovery picks it) and its display name, decoded by us: mail-parser
     leaves encoded words inside quotes and escapes invalid bytes as text."""
     raw_from = index.get("from", [])
     pairs = mp.from_ if mp else _pairs(index, "from")
+    if plain:  # mail-parser gives no name when the (decoded) name is the address itself
+        pairs = [("" if n == a or ("=?" in n and decode_header_value(n) == a) else n, a) for n, a in pairs]
     addrs = _addresses(pairs)
     if not addrs:
         if raw_from and raw_from[0].strip():
@@ -340,7 +346,8 @@ def _return_path(values: list[str]) -> str | None:
     return "" if not addr else header_safe(addr, 320)
 
 
-def _date(mp: mailparser.MailParser | None, values: list[str]) -> datetime | None:
+def _date(mp: mailparser.MailParser | None, values: list[str], utc: bool = False) -> datetime | None:
+    """mail-parser's reading, else the stdlib's (in UTC, as mail-parser gives it, on its behalf)."""
     if mp is not None:
         value = mp.date
     elif values:
@@ -352,7 +359,8 @@ def _date(mp: mailparser.MailParser | None, values: list[str]) -> datetime | Non
         value = None
     if not isinstance(value, datetime):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if utc else value
 
 
 def _classification_headers(index: dict[str, list[str]], extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,0 +1,374 @@
+"""parse_message reads plain mail with the stdlib alone and runs mail-parser only where it can read something
+differently (mail/plain.py): both paths must give the same `Parsed`, field by field.
+
+`parse.ALWAYS_MAILPARSER` forces mail-parser on every message, which is how every message was read before;
+each test compares the two readings of the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import logging
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from mailrobot.mail import parse
+from mailrobot.mail.parse import Parsed, Unparseable, parse_message
+from mailrobot.mail.plain import mailparser_reason
+from tests.support.factories import consumer_mail
+from tests.support.fuzz import corpus, mutations
+from tests.support.paths import REPO
+
+DATA = REPO / "tests" / "data"
+VENDORED = sorted(
+    p.relative_to(DATA).as_posix()
+    for p in DATA.rglob("*")
+    if p.is_file() and p.suffix not in (".md", ".json")
+)
+
+# What a consumer's mail looks like after Postfix and Dovecot's LMTP delivered it.
+RECEIVED = (
+    "Received: from mail.example.kz (mail.example.kz [192.0.2.10])\r\n"
+    "\tby mx.skes.kz (Postfix) with ESMTPS id 4F1C2A0123\r\n"
+    "\tfor <feedback@skes.kz>; Mon, 30 Nov 2026 14:00:00 +0600 (+06)",
+    "Received: from mx.skes.kz ([10.0.0.5])\r\n\tby mail.skes.kz with LMTP\r\n"
+    "\tid 9Kx1AbCdEf (envelope-from <aigul@mail.ru>)\r\n"
+    "\tfor <feedback@skes.kz>; Mon, 30 Nov 2026 14:00:01 +0600",
+    "Received: by 2002:a05:6a10:8e0b:b0:5d1:3a4f with SMTP id t11csp123456pxb;\r\n"
+    "        Mon, 30 Nov 2026 00:00:02 -0800 (PST)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_mailparser() -> Iterator[None]:
+    logger = logging.getLogger("mailparser")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # it logs raw header values (personal data) while recovering
+    yield
+    logger.setLevel(level)
+
+
+def read(raw: bytes, force: bool) -> Parsed | str:
+    """One reading: the Parsed value, or the Unparseable reason."""
+    parse.ALWAYS_MAILPARSER = force
+    try:
+        return parse_message(raw)
+    except Unparseable as exc:
+        return f"Unparseable: {exc}"
+    finally:
+        parse.ALWAYS_MAILPARSER = False
+
+
+def fields(value: Parsed | str) -> dict[str, Any] | str:
+    """Every field; the date with its UTC offset too (aware datetimes compare equal across zones)."""
+    if isinstance(value, str):
+        return value
+    out = dataclasses.asdict(value)
+    out["date"] = None if value.date is None else (value.date, value.date.utcoffset())
+    return out
+
+
+def assert_same_reading(raw: bytes) -> None:
+    fast, forced = fields(read(raw, False)), fields(read(raw, True))
+    if isinstance(fast, dict) and isinstance(forced, dict):
+        assert {k: v for k, v in fast.items() if v != forced[k]} == {}, "fields differ (fast path first)"
+    assert fast == forced
+
+
+def reason(raw: bytes) -> str | None:
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    index: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        index.setdefault(name.strip().lower(), []).append(str(value))
+    return mailparser_reason(msg, index)
+
+
+def mail(*headers: str, body: str = "Здравствуйте! Нет света третий день.") -> bytes:
+    base = {
+        "From": "=?utf-8?b?0JDQudCz0YPQu9GMINCh0LXRgNC40LrQvtCy0LA=?= <aigul@mail.ru>",
+        "To": "feedback@skes.kz",
+        "Subject": "=?utf-8?b?0J7QsdGA0LDRidC10L3QuNC1?=",
+        "Date": "Mon, 30 Nov 2026 14:00:00 +0600",
+        "Message-ID": "<c1@mail.ru>",
+    }
+    extra, replaced = [], set()
+    for header in headers:
+        name, _, value = header.partition(":")
+        if name in base and name not in replaced:
+            base[name] = value.strip()
+            replaced.add(name)
+        else:
+            extra.append(header)
+    lines = [*extra, *(f"{k}: {v}" for k, v in base.items())]
+    lines += [
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body + "\r\n").encode("utf-8", "surrogateescape")
+
+
+# --- every vendored mail ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VENDORED)
+def test_vendored_mail_reads_the_same_on_both_paths(name: str) -> None:
+    raw = (DATA / name).read_bytes()
+    assert_same_reading(raw)
+    if name.startswith("replies/"):  # reply bodies: also as the body of a consumer's mail
+        assert_same_reading(consumer_mail(body=raw.decode("utf-8", "replace")))
+
+
+def test_the_vendored_files_are_there_and_many_take_the_fast_path() -> None:
+    messages = [n for n in VENDORED if n.startswith(("corpus/messages/", "dsn/"))]
+    fast = [n for n in messages if reason((DATA / n).read_bytes()) is None]
+    assert len(messages) > 75
+    # plain mail among them: a consumer's mail from flanker, a helpdesk's, a Postfix bounce
+    assert {"flanker/text-only.eml", "django-helpdesk/quoted_printable.eml"} <= {n[16:] for n in fast}
+    assert "dsn/sisimai/lhost-exim-01.eml" in fast
+
+
+# --- mutations --------------------------------------------------------------------------------------
+
+_SMALL = [*corpus(max_bytes=100_000), *(mail(r) for r in RECEIVED)]
+_PLAIN = [m for m in _SMALL if reason(m) is None]
+PIECES = [
+    '"', "\\", "<", ">", ",", ";", ":", "(", ")", "[", "]", "@", ".", " ", "\t", "\r\n ", "=?", "?=",
+    "=?utf-8?b?0JDQudCz0YPQu9GM?=", "=?utf-8?q?A_B?=", "=?koi8-r?b?4c7O?=", "=?utf-8?b?QQ?=", "=?x?b?QQ==?=",
+    "=?utf-16?b?2AA=?=", "=?utf-8?b?YUBiLmt6?=", "a@b.kz", "A.B@c-d.kz", "Name", "J.", '"Q, R"', '"a@b.kz"',
+    "(Name)", "Айгуль", "\udcff", "Mon,", "Tue,", "30", "31", "Feb", "Nov", "2026", "26", "1899", "14:00",
+    "14:00:60", "25:00:00", "+0600", "-0000", "+2400", "GMT", "UTC", "AST", "(PST)", "(a (b) c)", "from",
+    "by", "with", "id", "for", "2020-01-01 10:00:00.123456789 +0000 UTC m=+1.0",
+    "=?utf-8?b?" + "QUFB" * 20 + "?=", "\x00", "undisclosed-recipients:;", "a@b.kz (Mail Delivery System)",
+]  # fmt: skip
+HEADERS = ["From", "To", "Cc", "Reply-To", "Bcc", "Delivered-To", "Date", "Resent-Date", "Received",
+           "Content-Type", "Content-Disposition"]  # fmt: skip
+
+
+@st.composite
+def header_mutations(draw: st.DrawFn) -> bytes:
+    """A plain mail with one to three headers set to pieces that parsers disagree on."""
+    head, sep, body = draw(st.sampled_from(_PLAIN)).partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = head.partition(b"\n\n")
+    lines = head.split(b"\n")
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from(HEADERS))
+        value = "".join(draw(st.lists(st.sampled_from(PIECES), max_size=10)))
+        line = f"{name}: {value}".encode("utf-8", "surrogateescape")
+        same = [i for i, old in enumerate(lines) if old.lower().startswith(name.lower().encode() + b":")]
+        if same and draw(st.booleans()):
+            lines[same[0]] = line
+        else:
+            lines.insert(draw(st.integers(0, len(lines))), line)
+    return b"\n".join(lines) + sep + body
+
+
+_FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@_FUZZ
+@given(mutations(_SMALL))
+def test_byte_mutations_of_the_corpus_read_the_same(raw: bytes) -> None:
+    assert_same_reading(raw)
+
+
+@_FUZZ
+@given(mutations(_PLAIN))
+def test_byte_mutations_of_plain_mail_read_the_same(raw: bytes) -> None:
+    assert_same_reading(raw)
+
+
+@_FUZZ
+@given(header_mutations())
+def test_header_mutations_read_the_same(raw: bytes) -> None:
+    assert_same_reading(raw)
+
+
+# --- what needs mail-parser, and what does not -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '"Name" <aigul@mail.ru>, junk',  # recovery of a broken list
+        "Ivanov, Ivan <ivan@mail.ru>",  # an unquoted comma in the name
+        '"=?utf-8?b?0JDQudCz0YPQu9GM?=" <aigul@mail.ru>',  # an encoded word inside quotes
+        "Aigul aigul@mail.ru",  # no angle brackets
+        "Aigul <aigul@mail.ru",  # no closing bracket
+        "<aigul@mail.ru> Aigul",  # the name after the address
+        "aigul(home)@mail.ru",  # a comment inside the address
+        "purchasing@example.kz <do-not-reply@mail.ru>",  # an address as the name
+        # an encoded word over 75 characters
+        "=?utf-8?b?0YHQu9GD0LbQsdCwINCk0J3QoSDQlNCw0L3QuNC40Lsg0KHRg9Cy0L7RgNC+0LI=?= <a@mail.ru>",
+        "=?utf-8?B?a?= <aigul@mail.ru>",  # a base64 word mail-parser cannot decode (it raises)
+        "=?koi8-r?b?4c7O?= <aigul@mail.ru>",  # a charset decode_header_value may read otherwise
+        "undisclosed-recipients:;",  # a group
+        "Aigul\udcff <aigul@mail.ru>",  # 8-bit bytes
+    ],
+)
+def test_a_sender_that_needs_recovery_takes_the_mail_parser_path(header: str) -> None:
+    raw = mail(f"From: {header}")
+    assert reason(raw) == "from is not a plain address list"
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Cc: Ivanov, Ivan <ivan@mail.ru>",
+        "To: feedback@skes.kz, , x@y.kz",
+        "Reply-To: <aigul@mail.ru",
+        "Bcc: a(b)@c.kz",
+        "Delivered-To: feedback@[192.0.2.1]",
+    ],
+)
+def test_other_broken_address_headers_take_the_mail_parser_path(header: str) -> None:
+    raw = mail(header)
+    assert reason(raw) == f"{header.split(':')[0].lower()} is not a plain address list"
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "31 Feb 2026 25:61:61 +9999",  # impossible
+        "Tue, 30 Nov 2026 14:00:00 +0600",  # the wrong weekday
+        "30 Nov 26 14:00 GMT",  # obs-date: two-digit year (the stdlib reads 50-68 as 20xx, mail-parser 19xx)
+        "Mon, 30 Nov 2026 14:00:00 (ALMT) +0600",  # a comment before the zone
+        "Mon, 30 Nov 2026 14:00:00 AST",  # a zone the two readers place differently
+        "Mon, 30 Nov 2026 14:00:00 A",  # a military zone
+        "Mon, 30 Nov 2026 14:00:60 +0600",  # a leap second
+        "2026-11-30 14:00:00",
+        "",
+    ],
+)
+def test_a_date_that_is_not_plain_takes_the_mail_parser_path(value: str) -> None:
+    raw = mail(f"Date: {value}")
+    assert reason(raw) == "date is not a plain date"
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "from a (b by c; Mon, 30 Nov 2026 14:00:00 +0600",  # an unclosed comment
+        "from a by b <c@d.kz; Mon, 30 Nov 2026 14:00:00 +0600",  # an unclosed angle
+        "from a by b id 1; for <c@d.kz>; Mon, 30 Nov 2026 14:00:00 +0600",  # two separators
+        "from a by b; Tue, 30 Nov 2026 14:00:00 +0600",  # the wrong weekday
+        "from a by b with SMTP 2026-11-30 08:00:00.123456789 +0000 UTC m=+0.1",  # SendGrid's stamp
+        "from a by b;",
+        "from a ([192.0.2.1]) by <(b> c; Mon, 30 Nov 2026 14:00:00 +0600",  # a comment opened in an angle
+    ],
+)
+def test_a_trace_field_mail_parser_reports_takes_its_path(value: str) -> None:
+    raw = mail(f"Received: {value}")
+    assert reason(raw) == "received is not plain"
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ("Resent-Date: yesterday",),
+        ("To: a@b.kz", "To: c@d.kz"),  # mail-parser reads only the first
+        ("From: a@b.kz", "From: c@d.kz"),
+        ("X-Note: =?utf\x00?q?x?=",),  # mail-parser decodes every header; this charset makes it raise
+    ],
+)
+def test_more_cases_that_take_the_mail_parser_path(headers: tuple[str, ...]) -> None:
+    raw = mail(*headers)
+    assert reason(raw) is not None
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "body"),
+    [
+        ('text/plain; charset="utf-8"', "base64", "0JfQtNGA0LDQstGB0YLQstGD0LnRgtC1/w=="),  # not UTF-8 inside
+        ('text/plain; charset="x-no-such"', "base64", "0JfQtNGA0LDQstGB0YLQstGD0LnRgtC1"),
+        ('text/plain; charset="utf-8"', "base64", "0JfQtNGA0LDQstGB0YLQstGD0LnRgtC"),  # bad padding: a defect
+        ("application/octet-stream", "base64", "/////w=="),  # no name: mail-parser reads it as text
+    ],
+)
+def test_a_body_part_mail_parser_would_report_takes_its_path(
+    content_type: str, encoding: str, body: str
+) -> None:
+    raw = mail().replace(
+        b'Content-Type: text/plain; charset="utf-8"', f"Content-Type: {content_type}".encode()
+    )
+    raw = raw.replace(b"Transfer-Encoding: 8bit", f"Transfer-Encoding: {encoding}".encode())
+    raw = raw.split(b"\r\n\r\n")[0] + f"\r\n\r\n{body}\r\n".encode()
+    assert reason(raw) is not None
+    assert_same_reading(raw)
+
+
+def test_parts_are_left_as_parsed_for_mail_parser() -> None:
+    # Decoding records base64 defects on a part; mail-parser must still find the part as parsed.
+    raw = mail().replace(b"8bit", b"base64").split(b"\r\n\r\n")[0] + b"\r\n\r\n0JfQtNG=A0LD\r\n"
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    assert msg.defects == []
+    mailparser_reason(msg, {})
+    assert msg.defects == []
+    assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (),
+        RECEIVED,
+        ("From: aigul@mail.ru",),
+        ('From: "Seitkali, Aigul" <Aigul.Seitkali@mail.ru>',),
+        ("From: J. R. Smith <j.smith@example.com>",),
+        ("From: MAILER-DAEMON@mx.skes.kz (Mail Delivery System)",),
+        ('From: "aigul@mail.ru" <aigul@mail.ru>',),  # a name that is the address: mail-parser drops it
+        ("From: =?utf-8?b?YWlndWxAbWFpbC5ydQ==?= <aigul@mail.ru>",),  # the same, encoded
+        ("From: =?UTF-8?Q?=D0=90=D0=B9=D0=B3=D1=83=D0=BB=D1=8C?= Seitkali <aigul@mail.ru>",),
+        ("To: feedback@skes.kz, =?koi8-r?b?4c7O?= <x@y.kz>", "Cc: Operator <op@skes.kz>"),
+        ("Date: 30 Nov 2026 08:00 GMT", "Resent-Date: Mon, 30 Nov 2026 14:00:00 +0600 (ALMT)"),
+    ],
+)
+def test_plain_mail_is_read_by_the_stdlib_alone(
+    headers: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = mail(*headers)
+    assert reason(raw) is None
+    assert_same_reading(raw)
+    monkeypatch.setattr(parse, "_run_mailparser", _no_mailparser)
+    parsed = parse_message(raw)
+    assert parsed.date is not None and parsed.date.utcoffset() is not None
+    assert parsed.date.utcoffset().total_seconds() == 0  # in UTC, as mail-parser gave it
+
+
+def _no_mailparser(*_: object) -> None:
+    raise AssertionError("mail-parser ran on plain mail")
+
+
+def test_the_bench_mail_takes_the_fast_path() -> None:
+    # bench/intake.py's mails(): consumer_mail with these bodies
+    for i, body in enumerate(
+        ["Здравствуйте! Перерасчёт!", "Сәлеметсіз бе! Төлем түспеді.", "Hello, I paid."]
+    ):
+        raw = consumer_mail(sender=f"consumer{i}@mail.ru", subject=f"Обращение {i}", body=body)
+        assert reason(raw) is None
+        assert_same_reading(raw)
+
+
+def test_the_plain_mutations_do_reach_the_fast_path() -> None:
+    # Without this the mutation tests above could pass by sending everything to mail-parser.
+    assert len(_PLAIN) >= 30
+    assert Path(DATA / "corpus/messages/flanker/text-only.eml").read_bytes() in _PLAIN
