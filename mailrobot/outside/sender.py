@@ -219,11 +219,12 @@ class OutboxSender:
         if not ids:
             return
         with self.db.transaction() as session:
-            # SKIP LOCKED (nothing on SQLite): a row another sender holds claimed is that sender's to record.
+            # PostgreSQL waits for a row still claimed (nothing on SQLite): by our dying session, or by the
+            # other host sending it again; skipping it would empty the journal and send it once more.
             pending = session.scalars(
                 select(Outbox.id)
                 .where(Outbox.id.in_(ids), Outbox.state == OutboxState.PENDING)
-                .with_for_update(skip_locked=True, key_share=True)
+                .with_for_update(key_share=True)
             ).all()
             if pending:
                 log.info("%s mail(s) had left before the last stop; recorded as sent", len(pending))

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from mailrobot.outside import sender as sender_module
 from mailrobot.outside.sender import OutboxSender
@@ -98,6 +99,42 @@ def test_postgres_journal_names_rows_that_left_before_a_kill(
         recorded = session.scalars(select(Event.outbox_id).where(Event.kind.like("%_sent"))).all()
     assert sorted(recorded) == sorted([left, waiting])  # no second event for `elsewhere`
     assert journal_of(world, state).read_bytes() == b""
+
+
+def test_postgres_recovery_waits_for_a_row_the_killed_sender_still_holds(
+    postgres_url: str, tmp_path: Path, sink: SmtpSink
+) -> None:
+    # The killed sender's session may outlive it a moment, its claim with it: skipping the row would empty
+    # the journal and send it again once the claim is gone.
+    state = tmp_path / "state"
+    state.mkdir()
+    world = make_world(tmp_path, sink, journal_dir=str(state))
+    [left] = queued(world, ("notice",))
+    journal_of(world, state).write_bytes(b"%d\n" % left)
+    sender = OutboxSender(world.db, world.settings.smtp)
+    counts: dict[str, tuple[int, int]] = {}
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    try:
+        with world.db.engine.connect() as dying, world.db.engine.connect() as watcher:
+            dying.execute(select(Outbox.id).where(Outbox.id == left).with_for_update(key_share=True))
+            thread = threading.Thread(target=lambda: counts.update(drained=sender.drain()))
+            thread.start()
+            deadline = time.monotonic() + 60
+            while thread.is_alive() and time.monotonic() < deadline:
+                if watcher.scalar(waiting):
+                    break
+                watcher.rollback()  # pg_stat_activity is read once a transaction
+                time.sleep(0.05)
+            dying.rollback()  # the session ends: its claim with it
+            thread.join(60)
+    finally:
+        sender.close()
+    assert counts == {"drained": (0, 0)}
+    assert sink.messages == []
+    assert states(world)[left] == ("sent", 1, None)
 
 
 def test_postgres_batch_mode_holds_its_claims_until_the_record_commits(
