@@ -1,8 +1,9 @@
 """django-helpdesk 2.6.1's `get_email` and mailrobot on the same N mails, in one run (issue 13: ours >= 10x).
 
 Creates a throwaway venv in a temp dir, pip-installs django-helpdesk==2.6.1 (pip picks the Django it
-requires), writes a minimal Django project there (SQLite), migrates, and configures one helpdesk Queue for
-IMAP against a private Dovecot.  The same N consumer mails as bench/intake.py go into a mailbox each for:
+requires), writes a minimal Django project there (SQLite by default), migrates, and configures one helpdesk
+Queue for IMAP against a private Dovecot.  The same N consumer mails as bench/intake.py go into a mailbox
+each for:
   helpdesk   `manage.py get_email` once (a ticket and a "new ticket" mail to the submitter each, through the
              counting SMTP sink).  Deployed, it is started by cron or a scheduler every few minutes: each
              run pays the interpreter's start, Django's setup and the IMAP login.
@@ -16,7 +17,7 @@ alone too (get_email and run --once on an empty mailbox): helpdesk less its star
 the figure the burst compares with.  Prints msg/s, wall and CPU seconds and ours/helpdesk for each.
 django-helpdesk is installed and run only in the temp venv: nothing of it enters this repository.
 Run by hand:  .venv/bin/python bench/helpdesk.py [-n 1000] [--venv DIR (kept, reused)] [--postgresql]
-(--postgresql: ours on a private PostgreSQL cluster; helpdesk stays on SQLite)
+(--postgresql: both on a private PostgreSQL cluster, a database each; psycopg goes into helpdesk's venv)
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from sqlalchemy.engine import make_url
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -44,6 +47,7 @@ from tests.support.factories import FEEDBACK  # noqa: E402
 from tests.support.pg import PostgresServer  # noqa: E402
 
 HELPDESK = "django-helpdesk==2.6.1"
+PSYCOPG = "psycopg[binary]"
 
 SETTINGS = """\
 SECRET_KEY = "bench-only"
@@ -104,25 +108,30 @@ Queue.objects.create(
 COUNT_TICKETS = """\
 import django
 django.setup()
+from django.db import connection
 from helpdesk.models import FollowUp, Ticket
-print(Ticket.objects.count(), FollowUp.objects.count())
+print(Ticket.objects.count(), FollowUp.objects.count(), connection.vendor)
 """
 
 
-def helpdesk_venv(path: Path) -> Path:
-    """The venv's python, django-helpdesk installed (created and installed only if missing)."""
+def helpdesk_venv(path: Path, postgresql: bool = False) -> Path:
+    """The venv's python, django-helpdesk installed, and psycopg for Django's PostgreSQL backend if asked
+    (created and installed only if missing)."""
     python = path / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    probe = subprocess.run([str(python), "-c", "import helpdesk"], capture_output=True)
+    packages, imports = (
+        ([HELPDESK, PSYCOPG], "import helpdesk, psycopg") if postgresql else ([HELPDESK], "import helpdesk")
+    )
+    probe = subprocess.run([str(python), "-c", imports], capture_output=True)
     if probe.returncode:
         done = subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", HELPDESK],
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *packages],
             capture_output=True, text=True,
         )  # fmt: skip
         if done.returncode:
             raise SystemExit(
-                f"pip install {HELPDESK} failed (exit {done.returncode}):\n{done.stderr[-4000:]}"
+                f"pip install {' '.join(packages)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}"
             )
     return python
 
@@ -135,15 +144,14 @@ def versions(python: Path) -> dict[str, str]:
 
 
 class Project:
-    """A minimal Django project in `root` using the venv's python: settings, urls, a SQLite database."""
+    """A minimal Django project in `root` using the venv's python: settings, urls, a database (SQLite
+    unless `database_url` names a PostgreSQL one)."""
 
-    def __init__(self, python: Path, root: Path, sink: CountingSink) -> None:
+    def __init__(self, python: Path, root: Path, sink: CountingSink, database_url: str | None) -> None:
         self.python, self.root = python, root
         root.mkdir(parents=True, exist_ok=True)
         local = {
-            "DATABASES": {
-                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(root / "helpdesk.db")}
-            },
+            "DATABASES": {"default": django_database(root, database_url)},
             "MEDIA_ROOT": str(root / "media"),
             "EMAIL_HOST": sink.host,
             "EMAIL_PORT": sink.port,
@@ -161,6 +169,21 @@ class Project:
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("-m", "django", *args)
+
+
+def django_database(root: Path, url: str | None) -> dict[str, str]:
+    """Django's DATABASES entry: a SQLite file in `root`, or the PostgreSQL database at `url`."""
+    if url is None:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(root / "helpdesk.db")}
+    parts = make_url(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts.database or "",
+        "USER": parts.username or "",
+        "PASSWORD": parts.password or "",
+        "HOST": parts.host or "",
+        "PORT": str(parts.port or ""),
+    }
 
 
 def timed(command: Callable[[], object]) -> tuple[float, float]:
@@ -208,8 +231,8 @@ def mean(*runs: tuple[float, float]) -> tuple[float, float]:
 
 def measure(n: int, venv: Path | None, server: PostgresServer | None) -> dict[str, object]:
     with Dovecot() as dovecot, CountingSink() as sink, tempfile.TemporaryDirectory() as tmp:
-        python = helpdesk_venv(venv or Path(tmp) / "venv")
-        project = Project(python, Path(tmp) / "project", sink)
+        python = helpdesk_venv(venv or Path(tmp) / "venv", postgresql=server is not None)
+        project = Project(python, Path(tmp) / "project", sink, server.create_database() if server else None)
         project.manage("migrate", "--noinput")
         theirs = ("helpdesk", dovecot.add_user("helpdesk"))
         project.run("-c", MAKE_QUEUE, dovecot.host, str(dovecot.port), *theirs, FEEDBACK)
@@ -235,9 +258,10 @@ def measure(n: int, venv: Path | None, server: PostgresServer | None) -> dict[st
                 sink.wait_for(base + n, timeout=120)
             sent[name] = sink.count - base
         left = {user: len(dovecot.list_uids(user)) for user in (theirs[0], *bots)}
-        tickets, followups = map(int, project.run("-c", COUNT_TICKETS).stdout.split())
-        found = {"helpdesk_tickets": tickets, "helpdesk_followups": followups, "mails_sent": sent,
-                 "left_in_inboxes": left}  # fmt: skip
+        tickets, followups, vendor = project.run("-c", COUNT_TICKETS).stdout.split()
+        found = {"helpdesk_tickets": int(tickets), "helpdesk_followups": int(followups), "mails_sent": sent,
+                 "left_in_inboxes": left, "database": {"ours": "postgresql" if server else "sqlite",
+                                                       "helpdesk": vendor}}  # fmt: skip
         return figures(n, runs) | versions(python) | found
 
 
@@ -288,7 +312,9 @@ def main() -> None:
     )
     parser.add_argument("-n", type=int, default=1000, help="messages in each mailbox")
     parser.add_argument("--venv", type=Path, help="keep django-helpdesk's venv here (default: a temp dir)")
-    parser.add_argument("--postgresql", action="store_true", help="ours on a private PostgreSQL cluster")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="both on a private PostgreSQL cluster, a database each"
+    )
     args = parser.parse_args()
     server = PostgresServer() if args.postgresql else None
     try:
@@ -296,7 +322,6 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-    found["database"] = {"ours": "postgresql" if server else "sqlite", "helpdesk": "sqlite"}
     print(json.dumps(found, ensure_ascii=False, indent=2))
 
 
