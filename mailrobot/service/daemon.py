@@ -114,7 +114,7 @@ class Robot:
 
     def run_once(self) -> RunSummary:
         """Process the mailbox once and send everything that is due: for cron, tests and smoke checks."""
-        self.outbox.start()  # forked here, before leader.py's threads
+        self.outbox.start()  # the sender process's supervisor thread: it forks once the robot leads
         try:
             # Beside a running daemon a one-off pass would race it for the same mail: AnotherDaemonRuns.
             with leader.leading(self.db, self.stop, wait=False):
@@ -134,7 +134,7 @@ class Robot:
     # -- the daemon -----------------------------------------------------------------------------------------
     def run_forever(self) -> None:
         """Intake in this thread, the outbox sender beside it, until SIGTERM/SIGINT; SIGHUP reloads."""
-        self.outbox.start()  # a sender process is forked here, before any thread starts
+        self.outbox.start()  # the sender process's supervisor thread: it forks once the robot leads
         try:
             self._install_signals()
             # PostgreSQL: a second daemon follows here until the leader is gone.  SQLite: it is refused.

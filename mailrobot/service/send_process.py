@@ -1,27 +1,37 @@
-"""The outbox sender as a process of its own: forked from the daemon at start, before any thread exists.
+"""The outbox sender as a process of its own, forked only while the outbox has mail to send (issue 13).
 
 Why a process: parse, decide and persist hold the GIL; the sender's smtplib and ORM work took it from them.
-The child runs on the second core and shares the daemon's pages until either writes one (copy on write;
-gc.freeze() keeps the collector from writing into all of them).  What it costs: the pages written since the
-fork, mostly by the daemon's own work (reference counts, new objects in old pools): about 25 MB after 100
-mails (bench/memory.py).  `mailrobot run --sender thread` keeps the sender in the daemon's threads instead.
+The child runs on the second core.  Why only while there is mail: a forked child shares the daemon's pages
+until either writes one (copy on write), and every page of the old heap the daemon writes afterwards stays
+private to the child: a child kept for ever held 26.5 MB of its own after 100 mails (bench/memory.py).  A
+child that retires once idle costs nothing between bursts.  gc.freeze() once at start keeps the daemon's
+collector from writing into every old page while a child lives (never again: what it freezes stays for good).
+`mailrobot run --sender thread` keeps the sender in the daemon's threads instead.
+
+Who forks: one supervisor thread, from start() to stop(), owns the children: it forks them, reads their
+sockets and reaps them.  PR_SET_PDEATHSIG fires when the *thread* that forked dies, not the process, so no
+short-lived thread may fork.  lead(), every wake() and finish() ask it for a child when none is sending.
+
+The retire race: the child sends until it is idle with nothing pending (service/send_child.py), says I, and
+waits for the answer on its socket alone.  The supervisor answers under the lock wake() takes: W (go on) if a
+wake-up byte is unread in the wake pipe (the daemon keeps its read end open and looks with a zero-timeout
+select), else Q (quit).  A wake() before the answer left its byte there: W, and the child's next round sends
+its mail (a byte the child read before its last round announced mail that round saw).  A wake() after Q finds
+no sending child and asks for a new one; the old one exits without another round, so no two children send.
 
 What keeps it safe:
-* It dies with the daemon: PR_SET_PDEATHSIG (SIGKILL) where Linux has it, and a getppid() check at start and
-  on every round, so a restarted daemon never runs beside an orphaned sender (SQLite has no row claims: two
-  senders on one file could send the same row).  A kill -9 still resends at most what was in flight: the
-  journal `<db>.sent` (outside/sender.py) is the child's, as it was the threads'.
-* It sends only once the daemon leads (the "lead" message), and stops when the daemon stops.
-* It opens its own database engine; the inherited connections are never used nor closed (closing a
-  PostgreSQL connection from the child would end the daemon's session on the same socket).
+* A child dies with the daemon: PR_SET_PDEATHSIG (SIGKILL) where Linux has it, and a getppid() check each
+  round, so a restarted daemon never runs beside an orphaned sender (SQLite has no row claims: two senders on
+  one file could send the same row).  A kill -9 resends at most what was in flight: each new child reads the
+  journal `<db>.sent` (outside/sender.py) at its first round.
+* Only a leading daemon forks; a child that exits without having been told Q, F or to stop has died: the
+  daemon stops with status 1, so that systemd starts the daemon and a sender again together.
+* The locks a child inherits from the daemon's threads, and why none hangs it: send_child.py.
 
-The daemon talks to it over a SOCK_SEQPACKET socket pair (one message a send, never torn):
-  daemon -> sender: L lead · F finish (`run --once`) · C + pickled settings
-  sender -> daemon: R + sent, failed (after a round that did something) · D done (after F)
-and wakes it through a pipe, a byte after each commit: a write that never blocks the intake (the socket
-queues only a few messages; a full pipe means wake-ups are waiting already).
-SIGTERM/SIGINT stop it after the sends in flight (systemd sends SIGTERM to the whole unit anyway); SIGHUP is
-the daemon's, which passes on new [smtp] settings with C.
+Wake-ups are a byte in a pipe after each commit: a write that never blocks the intake (a full pipe means
+wake-ups are waiting already).  SIGTERM/SIGINT stop a child after the sends in flight (the supervisor sends
+it; systemd sends SIGTERM to the whole unit anyway); SIGHUP is the daemon's, which passes new [smtp] settings
+to a running child with C, and forks later children with them.
 """
 
 from __future__ import annotations
@@ -34,32 +44,22 @@ import pickle
 import select
 import signal
 import socket
-import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+
+from sqlalchemy.orm import configure_mappers
 
 from mailrobot.config import Settings
 from mailrobot.outside.oauth import TokenError, token_source
-from mailrobot.outside.sender import OutboxSender
-from mailrobot.service.sending import (
-    IDLE_WAIT,
-    TROUBLE_WAIT,
-    Counts,
-    Outbox,
-    SenderDied,
-    ThreadOutbox,
-    outbox_sender,
-    send_round,
-)
+from mailrobot.service import send_child as child
+from mailrobot.service.sending import Counts, Outbox, SenderDied, ThreadOutbox
 from mailrobot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-LEAD, FINISH, CONFIG, RESULT, DONE = b"L", b"F", b"C", b"R", b"D"
-COUNTS = struct.Struct("!II")
-PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 CONTROL_TIMEOUT = 10.0  # a control message to a sender that does not read for this long is given up
 
 
@@ -74,279 +74,319 @@ def make_outbox(
     return ThreadOutbox(db, settings, on_counts)
 
 
+@dataclass(eq=False)
+class _Kid:
+    """A forked sender not reaped yet."""
+
+    pid: int
+    sock: socket.socket
+    settings: Settings  # the ones it runs with
+    told: bool = False  # Q or SIGTERM: its exit is no news
+    finishing: bool = False  # F sent
+    done: bool = False  # D received
+    spoke: bool = False  # said anything at all
+
+
 class ProcessOutbox:
-    """The daemon's side: forks the sender, tells it what to do, counts what it reports."""
+    """The daemon's side: a supervisor thread forks senders while there is mail, counts what they report.
+    `hook(event, pid)` (tests) runs around each answer to I: "idle" before it, "go on" or "quit" after."""
 
     def __init__(
-        self, db: Database, settings: Settings, on_counts: Counts, on_died: Callable[[], None]
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.on_counts = on_counts
-        self.on_died = on_died
-        self.pid: int | None = None
-        self.sock: socket.socket | None = None
-        self.wake_fd: int | None = None
+        self, db: Database, settings: Settings, on_counts: Counts, on_died: Callable[[], None],
+        linger: float = child.LINGER,
+    ) -> None:  # fmt: skip
+        self.db, self.settings, self.linger = db, settings, linger
+        self.on_counts, self.on_died = on_counts, on_died
+        self.hook: Callable[[str, int], None] = lambda _event, _pid: None
         self.totals = [0, 0]
         self.died: str | None = None
-        self._done = threading.Event()  # D received, or the sender gone
-        self._expected = False  # we asked it to stop or finish: its exit is no news
-        self._reader: threading.Thread | None = None
-        self._status: int | None = None
-        self._finished = False
+        self._lock = threading.Lock()  # wake() against the answer to I and the choice to fork
+        self._kids: list[_Kid] = []  # the sending one, and any told to quit that has not exited yet
+        self._sending: _Kid | None = None
+        self._leading = self._finishing = self._wanted = self._stopping = self._soon = False
+        self._kill_at: float | None = None
+        self._done = threading.Event()  # finish(): D received, or it cannot come any more
+        self._drained: str | None = None  # "" once D came, else why not
+        self._thread: threading.Thread | None = None
+        self._wake_r = self._wake_w = self._poke_r = self._poke_w = -1
+
+    @property
+    def pid(self) -> int | None:
+        """The sending child's pid, if one runs."""
+        kid = self._sending
+        return kid.pid if kid is not None else None
 
     def start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        wake_read, wake_write = os.pipe2(os.O_CLOEXEC)
-        if threading.active_count() > 1:  # a bug of the caller: the child would inherit held locks
-            log.warning("forking the sender with %s threads running", threading.active_count())
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)  # its read end stays open here: the peek
+        os.set_blocking(self._wake_w, False)
+        self._poke_r, self._poke_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         _share_token(self.settings)
+        configure_mappers()  # now, not by the first query of some thread while the supervisor forks
         # Long-lived objects of the imports and the config go to the permanent generation: the collector
-        # of either process would otherwise write into (and so copy) every page that holds them.
+        # would otherwise write into (and so copy) every page that holds them while a child lives.
         gc.freeze()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the daemon's code
-            code = 70
-            try:
-                ours.close()
-                os.close(wake_write)
-                code = _Child(theirs, wake_read, self.db, self.settings, parent).run()
-            except BaseException:
-                log.exception("the outbox sender process failed")
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        theirs.close()
-        os.close(wake_read)
-        os.set_blocking(wake_write, False)
-        ours.settimeout(CONTROL_TIMEOUT)
-        self.pid, self.sock, self.wake_fd = pid, ours, wake_write
-        self._reader = threading.Thread(target=self._read, name="outbox-reader", daemon=True)
-        self._reader.start()
-        log.info("outbox sender started as process %s", pid)
+        # Python 3.12+ warns at every fork of a process with threads; send_child.py says why this one is safe.
+        warnings.filterwarnings("ignore", r"This process .* is multi-threaded", DeprecationWarning, __name__)
+        self._thread = threading.Thread(target=self._supervise, name="outbox-supervisor", daemon=True)
+        self._thread.start()
 
-    def _read(self) -> None:
-        assert self.sock is not None
-        while True:
-            try:
-                message = self.sock.recv(64)
-            except TimeoutError:
-                continue
-            except OSError:
-                message = b""
-            if not message:
-                break
-            if message[:1] == RESULT:
-                sent, failed = COUNTS.unpack(message[1:])
-                self.totals[0] += sent
-                self.totals[1] += failed
-                self.on_counts(sent, failed)
-            elif message[:1] == DONE:
-                self._finished = True
-                self._done.set()
-        self._reap(block=self._expected)
-        if not self._expected:
-            self.died = f"the outbox sender process {self.pid} exited ({self._exit_text()})"
-            log.error("%s; stopping, so that the daemon and its sender start again together", self.died)
-            self.on_died()
-        self._done.set()
-
-    def _reap(self, block: bool) -> None:
-        if self.pid is None or self._status is not None:
-            return
-        with contextlib.suppress(ChildProcessError):
-            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
-            if pid:
-                self._status = status
-
-    def _exit_text(self) -> str:
-        self._reap(block=True)
-        if self._status is None:
-            return "status unknown"
-        if os.WIFSIGNALED(self._status):
-            return f"killed by {signal.Signals(os.WTERMSIG(self._status)).name}"
-        return f"status {os.waitstatus_to_exitcode(self._status)}"
-
-    def _send(self, message: bytes) -> None:
-        if self.sock is None:
-            return
-        try:
-            self.sock.sendall(message)
-        except OSError as exc:  # the sender is gone (the reader says so), or has not read for a long time
-            log.error("outbox sender not reachable (%s): %r not delivered", exc, message[:1])
-
+    # -- called by the daemon's threads ----------------------------------------------------------------------
     def lead(self) -> None:
-        self._send(LEAD)
+        with self._lock:
+            self._leading = self._wanted = True
+        self._poke()
 
     def wake(self) -> None:
-        if self.wake_fd is None:
-            return
-        with contextlib.suppress(OSError):  # full: wake-ups wait already; closed: stopping
-            os.write(self.wake_fd, b"w")
+        with self._lock:
+            if self._wake_w < 0:
+                return  # stopped
+            with contextlib.suppress(BlockingIOError):  # full: wake-ups wait already
+                os.write(self._wake_w, b"w")
+            if self._sending is not None or not self._leading:
+                return
+            self._wanted = True
+        self._poke()
 
     def reconfigure(self, settings: Settings) -> None:
-        self.settings = settings
-        self._send(CONFIG + pickle.dumps(settings))
+        with self._lock:
+            self.settings = settings  # the supervisor sends it to a running child; later ones fork with it
+        self._poke()
 
     def stopping(self) -> None:
-        self._expected = True
-        if self.pid is not None and self._status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGTERM)
+        """Safe in a signal handler: no lock (the handler may run while this thread holds it)."""
+        self._stopping = True
+        self._poke()
 
     def stop(self, grace: float) -> None:
-        """SIGTERM; the sender finishes the sends in flight and exits.  Killed after `grace` s."""
-        if self.pid is None:
+        """SIGTERM to the children; they finish the sends in flight and exit.  Killed after `grace` s."""
+        if self._thread is None:
             return
+        self._kill_at = time.monotonic() + max(grace, 0.1)
         self.stopping()
-        deadline = time.monotonic() + max(grace, 0.1)
-        while self._status is None and time.monotonic() < deadline:
-            self._reap(block=False)
-            time.sleep(0.02)
-        if self._status is None:
-            log.warning("the outbox sender did not stop within %.1f s: killed", grace)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self._reap(block=True)
-        self._close()
-
-    def _close(self) -> None:
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        if self.wake_fd is not None:
-            os.close(self.wake_fd)
-            self.wake_fd = None
-        self.pid = None
+        self._thread.join(max(grace, 0.1) + 10)
+        if self._thread.is_alive():
+            log.error("the outbox supervisor did not end")
+            return
+        with self._lock:
+            for fd in (self._wake_r, self._wake_w, self._poke_r, self._poke_w):
+                if fd >= 0:
+                    os.close(fd)
+            self._wake_r = self._wake_w = self._poke_r = self._poke_w = -1
+        self._thread = None
 
     def finish(self) -> tuple[int, int]:
         """Everything due now sent (or left for its retry), the sender gone; totals since lead()."""
-        self._expected = True
-        self._send(FINISH)
+        with self._lock:
+            self._leading = self._finishing = self._wanted = True
+        self._poke()
         self._done.wait()
-        self._reap(block=True)
-        self._close()
-        if not self._finished:
-            raise SenderDied(f"the outbox sender exited before the outbox was drained ({self._exit_text()})")
+        if self._drained != "":
+            raise SenderDied(self.died or self._drained or "the outbox sender did not finish")
         return self.totals[0], self.totals[1]
 
     def raise_if_died(self) -> None:
         if self.died:
             raise SenderDied(self.died)
 
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):  # full: the supervisor has pokes to read already; -1: stopped
+            os.write(self._poke_w, b".")
 
-class _Child:
-    """The sender process: waits for the lead, then sends until told to stop."""
+    # -- the supervisor thread -------------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        try:
+            while self._turn():
+                pass
+        except BaseException:
+            log.exception("the outbox supervisor failed")
+            self._fail("the outbox supervisor failed")
+            for kid in list(self._kids):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(kid.pid, signal.SIGKILL)
+                self._gone(kid)
+        finally:
+            if self._drained is None:  # finish() must not wait for a D that cannot come any more
+                self._drained = "the outbox sender was stopped before the outbox was drained"
+            self._done.set()
 
-    def __init__(
-        self, sock: socket.socket, wake_fd: int, inherited: Database, settings: Settings, parent: int
-    ) -> None:
-        _die_with(parent)
-        self.stop = False
-        self.sender: OutboxSender | None = None
-        self._signals = _SignalPipe(self._stop)
-        self.sock = sock
-        self.wake_fd = wake_fd
-        os.set_blocking(wake_fd, False)
-        self.parent = parent
-        # The daemon's pooled connections stay referenced and untouched (see the module's docstring).
-        self._inherited = inherited.engine.pool
-        inherited.engine.dispose(close=False)
-        self.db = Database(inherited.url, inherited.engine.echo)
-        self.sender = outbox_sender(self.db, settings)
-        self.leading = self.finishing = False
-
-    def _stop(self) -> None:
-        self.stop = True
-        if self.sender is not None:
-            self.sender.stopping.set()
-
-    def run(self) -> int:
-        sock, sender = self.sock, self.sender
-        assert sender is not None
-        sock.setblocking(False)
-        while not self.stop:
-            if os.getppid() != self.parent:
-                log.error("the daemon (process %s) is gone: the outbox sender stops", self.parent)
-                return 1
-            self._read_messages()
-            if self.stop:
-                break
-            if self.sender is not sender:  # new [smtp] settings: the old connections go
-                sender.close()
-                sender = self.sender
-                assert sender is not None
-            counts = send_round(sender) if self.leading else (0, 0)
-            if counts is None:
-                self._signals.wait([], TROUBLE_WAIT)
-                continue
-            if counts != (0, 0):
-                sock.setblocking(True)
-                sock.sendall(RESULT + COUNTS.pack(*counts))
-                sock.setblocking(False)
-            if self.finishing:
-                sock.setblocking(True)
-                sock.sendall(DONE)
-                break
-            if counts[0] == 0:
-                self._signals.wait([sock.fileno(), self.wake_fd], IDLE_WAIT)
-        sender.close()
-        self.db.dispose()
-        return 0
-
-    def _read_messages(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while True:  # the wake-ups so far: this round sends what they announced
-                if not os.read(self.wake_fd, 4096):
-                    self._stop()  # the daemon closed its end: it is gone or going
-                    return
-        while True:
-            try:
-                message = self.sock.recv(1 << 20)
-            except BlockingIOError:
-                return
-            if not message:  # the daemon closed its end: it is gone or going
-                self._stop()
-                return
-            kind = message[:1]
-            if kind == LEAD:
-                self.leading = True
-            elif kind == FINISH:
-                self.leading = self.finishing = True
-            elif kind == CONFIG:
-                settings: Any = pickle.loads(message[1:])
-                self.sender = outbox_sender(self.db, settings)
-                log.info("outbox sender: new [smtp] settings in use")
-
-
-class _SignalPipe:
-    """SIGTERM/SIGINT call `on_stop` and end any wait at once (the wake-up fd of the signal module)."""
-
-    def __init__(self, on_stop: Callable[[], None]) -> None:
-        self.read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(write_fd)
-
-        def handler(_signum: int, _frame: object) -> None:
-            on_stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon reloads, and passes on what concerns us
-
-    def wait(self, fds: list[int], timeout: float) -> None:
-        readable, _, _ = select.select([self.read_fd, *fds], [], [], timeout)
-        if self.read_fd in readable:
+    def _turn(self) -> bool:
+        """Fork, instruct or stop the children as asked, then wait for a message or a poke.  False: done."""
+        with self._lock:
+            if self._stopping:
+                if not self._kids:
+                    return False
+                self._stop_kids()
+            else:
+                self._fork_if_wanted()
+                self._instruct()
+        timeout, self._soon = (child.RETRY_PAUSE if self._soon else None), False
+        if self._stopping and self._kill_at is not None:
+            timeout = max(self._kill_at - time.monotonic(), 0.0) + 0.01
+        readable, _, _ = select.select([self._poke_r, *(k.sock for k in self._kids)], [], [], timeout)
+        if self._poke_r in readable:
             with contextlib.suppress(BlockingIOError):
-                os.read(self.read_fd, 512)
+                os.read(self._poke_r, 4096)
+        for kid in list(self._kids):
+            if kid.sock in readable:
+                self._receive(kid)
+        return True
+
+    def _fork_if_wanted(self) -> None:
+        wanted, self._wanted = self._wanted, False
+        if wanted and self._sending is None and self._leading and self.died is None:
+            self._sending = self._fork()
+            if self._sending is None:  # another thread is importing a module: a moment later
+                self._wanted = self._soon = True
+            else:
+                self._kids.append(self._sending)
+
+    def _fork(self) -> _Kid | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent, settings, others = os.getpid(), self.settings, [k.sock for k in self._kids]
+        pid = child.fork_safely()
+        if pid is None:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:  # the child: never returns into the daemon's code
+            code = 70
+            try:
+                if child.imports_in_flight():  # begun after the look before the fork: fork again
+                    os._exit(child.RETRY)
+                # Until the child has its own handlers: the daemon's would poke this copy of the outbox.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
+                for sock in (ours, *others):
+                    sock.close()
+                for fd in (self._wake_w, self._poke_r, self._poke_w):
+                    os.close(fd)
+                self._wake_w = self._poke_r = self._poke_w = -1  # their numbers may be reused here
+                code = child.Child(theirs, self._wake_r, self.db, settings, parent, self.linger).run()
+            except BaseException:
+                log.exception("the outbox sender process failed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        theirs.close()
+        ours.settimeout(CONTROL_TIMEOUT)
+        log.info("outbox sender started as process %s", pid)
+        return _Kid(pid, ours, settings)
+
+    def _instruct(self) -> None:
+        kid = self._sending
+        if kid is None:
+            return
+        if kid.settings is not self.settings:
+            kid.settings = self.settings
+            self._send(kid, child.CONFIG + pickle.dumps(self.settings))
+        if self._finishing and not kid.finishing:
+            kid.finishing = True
+            self._send(kid, child.FINISH)
+
+    def _stop_kids(self) -> None:
+        kill = self._kill_at is not None and time.monotonic() >= self._kill_at
+        for kid in self._kids:
+            if kill:
+                log.warning("the outbox sender %s did not stop in time: killed", kid.pid)
+            if kill or not kid.told:
+                kid.told = True
+                with contextlib.suppress(ProcessLookupError):  # not reaped yet: the pid is still its
+                    os.kill(kid.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        if kill:
+            self._kill_at = None  # once
+
+    def _send(self, kid: _Kid, message: bytes) -> None:
+        try:
+            kid.sock.sendall(message)
+        except OSError as exc:  # the sender is gone (its EOF says so), or has not read for a long time
+            log.error("outbox sender not reachable (%s): %r not delivered", exc, message[:1])
+
+    def _receive(self, kid: _Kid) -> None:
+        try:
+            message = kid.sock.recv(64)
+        except OSError:
+            message = b""
+        kind, kid.spoke = message[:1], kid.spoke or bool(message)
+        if not message:
+            self._gone(kid)
+        elif kind == child.RESULT:
+            sent, failed = child.COUNTS.unpack(message[1:])
+            self.totals[0] += sent
+            self.totals[1] += failed
+            self.on_counts(sent, failed)
+        elif kind == child.DONE:
+            kid.done = True
+            self._drained = ""
+            self._done.set()
+        elif kind == child.IDLE:
+            self._answer(kid)
+
+    def _answer(self, kid: _Kid) -> None:
+        """Q, unless a wake-up is unread (or `run --once` finishes): see the module's docstring."""
+        self.hook("idle", kid.pid)
+        with self._lock:
+            go_on = kid is self._sending and not self._stopping and (self._finishing or self._wake_unread())
+            if not go_on:
+                kid.told = True
+                if kid is self._sending:
+                    self._sending = None
+            self._send(kid, child.GO_ON if go_on else child.QUIT)
+        if not go_on:
+            log.debug("outbox sender process %s retires: nothing to send", kid.pid)
+        self.hook("go on" if go_on else "quit", kid.pid)
+
+    def _wake_unread(self) -> bool:
+        readable, _, _ = select.select([self._wake_r], [], [], 0)
+        return bool(readable)
+
+    def _gone(self, kid: _Kid) -> None:
+        kid.sock.close()
+        self._kids.remove(kid)
+        status = _reap(kid.pid)
+        with self._lock:
+            if self._sending is kid:
+                self._sending = None
+        text = _exit_text(status)
+        if status is not None and os.waitstatus_to_exitcode(status) == child.RETRY and not kid.spoke:
+            with self._lock:
+                self._wanted = True  # it saw a module half imported by a thread it does not have
+            return
+        if kid.told or kid.done or self._stopping:
+            if text != "status 0" and not self._stopping:
+                log.warning("the outbox sender process %s exited (%s)", kid.pid, text)
+            return
+        if kid.finishing:  # `run --once`: finish() raises this
+            self._drained = f"the outbox sender exited before the outbox was drained ({text})"
+            self._done.set()
+            return
+        self._fail(f"the outbox sender process {kid.pid} exited ({text})")
+
+    def _fail(self, reason: str) -> None:
+        self.died = reason
+        log.error("%s; stopping, so that the daemon and its sender start again together", reason)
+        self._done.set()
+        self.on_died()
+
+
+def _reap(pid: int) -> int | None:
+    with contextlib.suppress(ChildProcessError):
+        return os.waitpid(pid, 0)[1]
+    return None
+
+
+def _exit_text(status: int | None) -> str:
+    if status is None:
+        return "status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"status {os.waitstatus_to_exitcode(status)}"
 
 
 def _share_token(settings: Settings) -> None:
-    """An OAuth2 token of smtp.token_command fetched before the fork serves both processes until it
-    expires (IMAP here when it names the same command, SMTP there), as one token served both in one
-    process.  Not an m365 source: msal's HTTP session must not be shared by two processes."""
+    """An OAuth2 token of smtp.token_command fetched at start serves the daemon and every child it forks
+    until it expires (a child that needs a fresh one fetches it for itself), as one token served IMAP and
+    SMTP in one process.  Not an m365 source: msal's HTTP session must not be shared by two processes."""
     smtp = settings.smtp
     if smtp.auth != "oauth2" or smtp.m365 is not None or not smtp.token_command:
         return
@@ -354,17 +394,3 @@ def _share_token(settings: Settings) -> None:
         token_source(smtp).token()
     except TokenError as exc:  # the sender asks again when it logs in, and says why if it fails
         log.debug("no OAuth2 token before starting the sender: %s", exc)
-
-
-def _die_with(parent: int) -> None:
-    """SIGKILL when the daemon dies (Linux), and a name of its own in ps/top."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        libc.prctl(PR_SET_NAME, b"mailrobot-send", 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the getppid() checks remain
-    if os.getppid() != parent:  # the daemon died before the death signal was armed
-        os._exit(0)

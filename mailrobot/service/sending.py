@@ -6,9 +6,10 @@ of taking the GIL from parse, decide and persist (issue 13).  The threads here a
 robot's own process: for platforms without fork() and for tests that drive a Robot in-process.
 
 Both follow the same contract, so the robot does not care which it has:
-  start()        before any thread of the robot starts (a process is forked there)
+  start()        once, before the robot leads (the sender process's supervisor thread starts there)
   lead()         the robot leads (leader.py): start sending; until then nothing is sent
-  wake()         new mail was committed: send it now, not at the next poll
+  wake()         new mail was committed: send it now, not at the next poll (a sender process is forked
+                 for it if none runs: it retires when idle)
   reconfigure()  a SIGHUP brought other [smtp] settings: used from the next round on
   stopping()     safe in a signal handler: the sends in flight finish and are recorded, no new ones start
   stop(grace)    stopping(), then wait at most `grace` s for the sender; idempotent
