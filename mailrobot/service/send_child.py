@@ -17,6 +17,9 @@ for ever.  The locks the child could take, and why none of them hangs it:
 * oauth.py: the module's lock of the token sources and each CommandTokenSource's lock are replaced here
   (`_fresh_token_sources`); a token whose lock was held (a refresh in progress) is dropped and fetched again.
   Microsoft 365 sources are dropped: msal's HTTP session (a TLS socket) must not be used by two processes.
+* SQLite's own records of each file's locks (memory of the process, so the child's too): a transaction of
+  a daemon thread at the fork would leave the write lock held for ever in the child.  ConnectionGate forks
+  only while every connection of the daemon is back in its pool, and holds checkouts back during the fork.
 * SQLAlchemy: its mapper configuration lock is never taken after ProcessOutbox.start() configures the
   mappers.  The child opens its own engine; the daemon's is never used, and its
   pooled connections stay referenced so that no finalizer closes them here (psycopg would end the daemon's
@@ -48,11 +51,13 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import _bootstrap
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import Pool
 
 from mailrobot.config import Settings
 from mailrobot.outside import oauth
@@ -73,6 +78,7 @@ PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 LINGER = 5.0
 RETRY = 75  # EX_TEMPFAIL: the child found a module half imported by another thread of the daemon
 RETRY_PAUSE = 0.01  # before forking again after that
+QUIET_WAIT = 1.0  # for the daemon's SQLite connections to be back in their pools before a fork; then again
 
 
 class Child:
@@ -219,6 +225,55 @@ class _SignalPipe:
 _kept: list[object] = []
 
 
+class ConnectionGate:
+    """Counts the connections out of every SQLAlchemy pool of the daemon: a fork happens only when none is.
+
+    SQLite keeps, per process, what each open file's locks are (its unix VFS's inode and shared-memory
+    records), and a child inherits that memory: had a daemon thread been in a transaction at the fork, the
+    child's own connection would find the write lock held by a connection that is never closed there, and
+    wait for ever (it did: "another writer has held SQLite's lock", the scheduler's catch-up at the fork).
+    A connection back in its pool holds no lock."""
+
+    def __init__(self) -> None:
+        self.reset()
+        event.listen(Pool, "checkout", self._checkout)
+        event.listen(Pool, "checkin", self._checkin)
+
+    def close(self) -> None:
+        event.remove(Pool, "checkout", self._checkout)
+        event.remove(Pool, "checkin", self._checkin)
+
+    def reset(self) -> None:
+        """Fresh, in the child: its copy of the condition's lock may be held by a thread it does not have."""
+        self._cond = threading.Condition()
+        self._out = 0
+        self._shut = False
+
+    def _checkout(self, *_args: object) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._shut)
+            self._out += 1
+
+    def _checkin(self, *_args: object) -> None:
+        with self._cond:
+            self._out -= 1
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shut(self) -> Iterator[bool]:
+        """True once no connection is out (a checkout then waits until the block ends); False if one still
+        is after QUIET_WAIT s."""
+        with self._cond:
+            self._shut = self._cond.wait_for(lambda: self._out <= 0, QUIET_WAIT)
+            quiet = self._shut
+        try:
+            yield quiet
+        finally:
+            with self._cond:
+                self._shut = False
+                self._cond.notify_all()
+
+
 def imports_in_flight() -> bool:
     """A module lock of importlib held (or being taken): a thread is importing a module.  In a child, a
     module imported by a thread it does not have stays half done in sys.modules with its lock held for ever:
@@ -256,6 +311,21 @@ def fork_safely() -> int | None:
             for handler in reversed(handlers):
                 handler.release()
     return pid
+
+
+def reap(pid: int) -> int | None:
+    """The exit status of the child `pid` once it exits (None: not ours)."""
+    with contextlib.suppress(ChildProcessError):
+        return os.waitpid(pid, 0)[1]
+    return None
+
+
+def exit_text(status: int | None) -> str:
+    if status is None:
+        return "status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"status {os.waitstatus_to_exitcode(status)}"
 
 
 def _fresh_token_sources() -> None:

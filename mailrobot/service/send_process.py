@@ -108,13 +108,12 @@ class ProcessOutbox:
         self._done = threading.Event()  # finish(): D received, or it cannot come any more
         self._drained: str | None = None  # "" once D came, else why not
         self._thread: threading.Thread | None = None
+        self._gate: child.ConnectionGate | None = None
         self._wake_r = self._wake_w = self._poke_r = self._poke_w = -1
 
     @property
-    def pid(self) -> int | None:
-        """The sending child's pid, if one runs."""
-        kid = self._sending
-        return kid.pid if kid is not None else None
+    def pid(self) -> int | None:  # the sending child's
+        return self._sending.pid if self._sending is not None else None
 
     def start(self) -> None:
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)  # its read end stays open here: the peek
@@ -122,6 +121,7 @@ class ProcessOutbox:
         self._poke_r, self._poke_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         _share_token(self.settings)
         configure_mappers()  # now, not by the first query of some thread while the supervisor forks
+        self._gate = child.ConnectionGate() if self.db.is_sqlite else None
         # Long-lived objects of the imports and the config go to the permanent generation: the collector
         # would otherwise write into (and so copy) every page that holds them while a child lives.
         gc.freeze()
@@ -172,6 +172,8 @@ class ProcessOutbox:
                 if fd >= 0:
                     os.close(fd)
             self._wake_r = self._wake_w = self._poke_r = self._poke_w = -1
+        if self._gate is not None:
+            self._gate.close()
         self._thread = None
 
     def finish(self) -> tuple[int, int]:
@@ -216,8 +218,12 @@ class ProcessOutbox:
                 if not self._kids:
                     return False
                 self._stop_kids()
-            else:
-                self._fork_if_wanted()
+            wanted, self._wanted = self._wanted, False
+            fork = wanted and self._sending is None and self._leading and self.died is None
+        if fork and not self._stopping:
+            self._spawn()  # outside the lock: a thread in a transaction may call wake() meanwhile
+        with self._lock:
+            if not self._stopping:
                 self._instruct()
         timeout, self._soon = (child.RETRY_PAUSE if self._soon else None), False
         if self._stopping and self._kill_at is not None:
@@ -231,14 +237,15 @@ class ProcessOutbox:
                 self._receive(kid)
         return True
 
-    def _fork_if_wanted(self) -> None:
-        wanted, self._wanted = self._wanted, False
-        if wanted and self._sending is None and self._leading and self.died is None:
-            self._sending = self._fork()
-            if self._sending is None:  # another thread is importing a module: a moment later
+    def _spawn(self) -> None:
+        with self._gate.shut() if self._gate is not None else contextlib.nullcontext(True) as quiet:
+            kid = self._fork() if quiet else None
+        with self._lock:
+            if kid is None:  # a transaction or an import under way in another thread: a moment later
                 self._wanted = self._soon = True
             else:
-                self._kids.append(self._sending)
+                self._sending = kid
+                self._kids.append(kid)
 
     def _fork(self) -> _Kid | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -253,6 +260,8 @@ class ProcessOutbox:
             try:
                 if child.imports_in_flight():  # begun after the look before the fork: fork again
                     os._exit(child.RETRY)
+                if self._gate is not None:
+                    self._gate.reset()
                 # Until the child has its own handlers: the daemon's would poke this copy of the outbox.
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -343,11 +352,11 @@ class ProcessOutbox:
     def _gone(self, kid: _Kid) -> None:
         kid.sock.close()
         self._kids.remove(kid)
-        status = _reap(kid.pid)
+        status = child.reap(kid.pid)
         with self._lock:
             if self._sending is kid:
                 self._sending = None
-        text = _exit_text(status)
+        text = child.exit_text(status)
         if status is not None and os.waitstatus_to_exitcode(status) == child.RETRY and not kid.spoke:
             with self._lock:
                 self._wanted = True  # it saw a module half imported by a thread it does not have
@@ -367,20 +376,6 @@ class ProcessOutbox:
         log.error("%s; stopping, so that the daemon and its sender start again together", reason)
         self._done.set()
         self.on_died()
-
-
-def _reap(pid: int) -> int | None:
-    with contextlib.suppress(ChildProcessError):
-        return os.waitpid(pid, 0)[1]
-    return None
-
-
-def _exit_text(status: int | None) -> str:
-    if status is None:
-        return "status unknown"
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"status {os.waitstatus_to_exitcode(status)}"
 
 
 def _share_token(settings: Settings) -> None:

@@ -56,16 +56,7 @@ class Race:
     def mail(self, n: int) -> None:
         """Commit one notice to the outbox and wake the sender, as the intake does after its batch."""
         with self.world.db.transaction() as session:
-            session.add(
-                Outbox(
-                    kind="notice",
-                    recipient=f"c{n}@mail.ru",
-                    message_id=f"<retire-{n}@example.kz>",
-                    raw=b"Subject: n\r\nMessage-ID: <retire-%d@example.kz>\r\n\r\nhello\r\n" % n,
-                    created_at=utcnow(),
-                    next_attempt_at=utcnow(),
-                )
-            )
+            session.add(notice(n))
         self.outbox.wake()
 
     def quits(self) -> int:
@@ -81,6 +72,17 @@ class Race:
             assert time.monotonic() < deadline, f"{what}; hook saw {self.events}, pending {self.pending()}"
             assert not self.died.is_set(), self.outbox.died
             time.sleep(0.02)
+
+
+def notice(n: int) -> Outbox:
+    return Outbox(
+        kind="notice",
+        recipient=f"c{n}@mail.ru",
+        message_id=f"<retire-{n}@example.kz>",
+        raw=b"Subject: n\r\nMessage-ID: <retire-%d@example.kz>\r\n\r\nhello\r\n" % n,
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
+    )
 
 
 def exited(pid: int) -> bool:
@@ -174,6 +176,27 @@ def test_a_child_that_finds_an_import_under_way_exits_and_another_is_forked(
     finally:
         race.outbox.stop(5)
     assert flag.exists() and race.outbox.died is None and race.outbox.totals == [1, 0]
+
+
+def test_no_fork_while_a_daemon_thread_is_in_a_sqlite_transaction(
+    tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """A child forked then would find SQLite's write lock held by a connection it never closes, and wait for
+    ever; the supervisor waits until the connection is back in its pool, then forks, and the mail goes."""
+    race = Race(tmp_path, smtp_sink)
+    race.outbox.start()
+    try:
+        with race.world.db.transaction() as session:
+            session.add(notice(6))
+            session.flush()  # the write lock is held from here to the commit
+            race.outbox.lead()
+            time.sleep(1)  # ample for a fork that did not wait: it happens within milliseconds
+            if race.world.db.is_sqlite:  # PostgreSQL keeps no lock records in the process: no wait there
+                assert race.outbox.pid is None
+        assert [m.rcpt_tos for m in smtp_sink.wait_for(1, timeout=20)] == [("c6@mail.ru",)]
+    finally:
+        race.outbox.stop(5)
+    assert race.outbox.died is None
 
 
 def test_no_fork_while_another_thread_imports_a_module() -> None:
