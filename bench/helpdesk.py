@@ -300,9 +300,15 @@ def figures(n: int, runs: dict[str, tuple[float, float]]) -> dict[str, object]:
             "burst_vs_get_email_less_its_startup": "the work per mail: ours as deployed (a daemon started "
             "once; its time includes Dovecot's ~0.5 s IDLE notify delay) against get_email without the "
             "start-up it pays on every cron run",
+            "wall_or_cpu": "get_email commits each save (an fsync on SQLite): its wall time grows with the "
+            "disk's load, its CPU hardly; the CPU ratio is the one a busy machine does not move (the private "
+            "PostgreSQL cluster of --postgresql runs with fsync off)",
         },
         "target": 10,
-        "met": {"run_once": helpdesk[0] / once[0] >= 10, "burst": helpdesk[0] / burst_[0] >= 10},
+        "met": {
+            name: {"wall": helpdesk[0] / ours[0] >= 10, "cpu": helpdesk[1] / ours[1] >= 10}
+            for name, ours in (("run_once", once), ("burst", burst_))
+        },
     }
 
 
@@ -317,11 +323,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     server = PostgresServer() if args.postgresql else None
+    load = os.getloadavg()[0]  # the wall ratio follows the machine's load: printed beside it
     try:
         found = measure(args.n, args.venv, server)
     finally:
         if server is not None:
             server.stop()
+    found["load_average_1min_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     print(json.dumps(found, ensure_ascii=False, indent=2))
 
 
