@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from mailrobot.config import SmtpSettings
 from mailrobot.store.db import Database
 
 log = logging.getLogger(__name__)
+
+# The daemon forks a sender process while there is mail and lets it retire when idle (send_process.py): the
+# next one may start while the last one is still exiting with the journal locked.
+BUSY_WAIT = 5.0
 
 
 class JournalBusy(OSError):
@@ -36,17 +41,25 @@ class SentJournal:
     already, and are recorded as sent instead of being sent again.
     """
 
-    def __init__(self, path: Path, exclusive: bool = False) -> None:
+    def __init__(self, path: Path, exclusive: bool = False, wait: float = 0.0) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         if exclusive:
-            # Two senders of one host on one file would empty each other's lines (and each record the
-            # other's claimed rows at start).  The kernel drops the lock of a killed process.
+            self._lock(wait)
+
+    def _lock(self, wait: float) -> None:
+        """Two senders of one host on one file would empty each other's lines: the second one waits up to
+        `wait` s, then raises JournalBusy.  The kernel drops the lock of a process that exits or is killed."""
+        deadline = time.monotonic() + wait
+        while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
             except BlockingIOError:
-                os.close(self._fd)
-                raise JournalBusy(f"{path} is held by another sender on this host") from None
+                if time.monotonic() >= deadline:
+                    os.close(self._fd)
+                    raise JournalBusy(f"{self.path} is held by another sender on this host") from None
+                time.sleep(0.05)
 
     def accepted(self, outbox_id: int) -> None:
         os.write(self._fd, b"%d\n" % outbox_id)  # one write() with O_APPEND: whole lines, whatever thread
@@ -95,7 +108,7 @@ def postgresql_journal(settings: SmtpSettings, database_url: str, batch: int) ->
         return _say(f"a transaction per mail ({source})")
     path = directory / journal_name(database_url)
     try:
-        journal = SentJournal(path, exclusive=True)
+        journal = SentJournal(path, exclusive=True, wait=BUSY_WAIT)
     except JournalBusy as exc:
         return _say(f"a transaction per mail ({exc})")
     except OSError as exc:

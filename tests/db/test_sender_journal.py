@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from mailrobot.outside import sender as sender_module
+from mailrobot.outside import sent_journal
 from mailrobot.outside.sender import OutboxSender
 from mailrobot.outside.sent_journal import SentJournal, journal_name
 from mailrobot.regulation.states import OutboxState
@@ -273,10 +274,36 @@ def test_postgres_a_record_that_fails_is_made_from_the_journal_not_by_sending_ag
     assert {s for s, _, _ in states(world).values()} == {"sent"}
 
 
+def test_postgres_a_sender_waits_for_the_journal_of_one_that_is_exiting(
+    postgres_url: str, tmp_path: Path, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon's next sender process may start while the last one, retiring, still holds the file.
+    monkeypatch.setattr(sent_journal, "BUSY_WAIT", 30.0)
+    state = tmp_path / "state"
+    state.mkdir()
+    world = make_world(tmp_path, sink, journal_dir=str(state))
+    queued(world)
+    exiting = SentJournal(journal_of(world, state), exclusive=True)
+    timer = threading.Timer(0.5, exiting.close)
+    sender = OutboxSender(world.db, world.settings.smtp)
+    try:
+        timer.start()
+        assert sender.drain() == (len(KINDS), 0)
+        assert sender.journal is not None  # batches, not a transaction per mail
+    finally:
+        timer.join()
+        sender.close()
+
+
 def test_postgres_a_second_sender_of_this_host_leaves_the_journal_to_the_first(
-    postgres_url: str, tmp_path: Path, sink: SmtpSink, caplog: pytest.LogCaptureFixture
+    postgres_url: str,
+    tmp_path: Path,
+    sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # `mailrobot jobs run` beside the daemon: two senders on one file would empty each other's lines.
+    monkeypatch.setattr(sent_journal, "BUSY_WAIT", 0.2)
     state = tmp_path / "state"
     state.mkdir()
     world = make_world(tmp_path, sink, journal_dir=str(state))
