@@ -193,6 +193,7 @@ def test_no_fork_while_a_daemon_thread_is_in_a_sqlite_transaction(
             time.sleep(1)  # ample for a fork that did not wait: it happens within milliseconds
             if race.world.db.is_sqlite:  # PostgreSQL keeps no lock records in the process: no wait there
                 assert race.outbox.pid is None
+        race.outbox.wake()  # after the commit, as the intake does
         assert [m.rcpt_tos for m in smtp_sink.wait_for(1, timeout=20)] == [("c6@mail.ru",)]
     finally:
         race.outbox.stop(5)
