@@ -247,7 +247,7 @@ class ConnectionGate:
         """Fresh, in the child: its copy of the condition's lock may be held by a thread it does not have."""
         self._cond = threading.Condition()
         self._out = 0
-        self._shut = False
+        self._shut = self._closing = False
 
     def _checkout(self, *_args: object) -> None:
         with self._cond:
@@ -257,6 +257,9 @@ class ConnectionGate:
     def _checkin(self, *_args: object) -> None:
         with self._cond:
             self._out -= 1
+            # Shut at the last checkin: a busy intake would otherwise take a connection again before the
+            # waiting supervisor got the GIL to see that none was out.
+            self._shut = self._shut or (self._closing and self._out <= 0)
             self._cond.notify_all()
 
     @contextlib.contextmanager
@@ -264,8 +267,9 @@ class ConnectionGate:
         """True once no connection is out (a checkout then waits until the block ends); False if one still
         is after QUIET_WAIT s."""
         with self._cond:
+            self._closing = True
             self._shut = self._cond.wait_for(lambda: self._out <= 0, QUIET_WAIT)
-            quiet = self._shut
+            quiet, self._closing = self._shut, False
         try:
             yield quiet
         finally:
