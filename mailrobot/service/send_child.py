@@ -332,6 +332,19 @@ def exit_text(status: int | None) -> str:
     return f"status {os.waitstatus_to_exitcode(status)}"
 
 
+def share_token(settings: Settings) -> None:
+    """An OAuth2 token of smtp.token_command fetched at start serves the daemon and every child it forks
+    until it expires (a child that needs a fresh one fetches it for itself), as one token served IMAP and
+    SMTP in one process.  Not an m365 source: msal's HTTP session must not be shared by two processes."""
+    smtp = settings.smtp
+    if smtp.auth != "oauth2" or smtp.m365 is not None or not smtp.token_command:
+        return
+    try:
+        oauth.token_source(smtp).token()
+    except oauth.TokenError as exc:  # the sender asks again when it logs in, and says why if it fails
+        log.debug("no OAuth2 token before starting the sender: %s", exc)
+
+
 def _fresh_token_sources() -> None:
     """New locks for oauth.py's token sources, which daemon threads may have held at the fork."""
     oauth._sources_lock = threading.Lock()
