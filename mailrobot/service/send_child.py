@@ -21,16 +21,18 @@ for ever.  The locks the child could take, and why none of them hangs it:
   a daemon thread at the fork would leave the write lock held for ever in the child.  ConnectionGate forks
   only while every connection of the daemon is back in its pool, and holds checkouts back during the fork.
 * SQLAlchemy: its mapper configuration lock is never taken after ProcessOutbox.start() configures the
-  mappers.  The child opens its own engine; the daemon's is never used, and its
-  pooled connections stay referenced so that no finalizer closes them here (psycopg would end the daemon's
-  session on the shared socket).  gc.freeze() at the child's start keeps its collector off every inherited
+  mappers.  The child opens its own engine; the daemon's is never used, and its pooled connections stay
+  referenced so that no finalizer closes them here (psycopg would end the daemon's session on the shared
+  socket).  gc.freeze() at the child's start keeps its collector off every inherited
   object: nothing inherited is finalized here, and the collector does not copy the daemon's pages.
 * OutboxSender's lock, its thread pool and SMTP connections: new objects in the child.  CPython re-creates
   the import lock, threading's and concurrent.futures' module locks at fork; glibc its malloc locks.
-* What remains: locks inside C libraries that a daemon thread holds for a moment while it opens a
-  connection: OpenSSL's (a TLS handshake: IMAP over TLS, or PostgreSQL with SSL, whose libpq has a set-up
-  lock of its own), glibc's resolver.  The daemon opens those at its start and on reconnects only.  Not
-  guarded: a child that hangs there sends nothing, and the outbox backlog (doctor, metrics) shows it.
+* What remains: locks inside C libraries that a thread holds for a moment while it opens a connection:
+  OpenSSL's (a TLS handshake), libpq's SSL set-up lock, glibc's resolver.  The intake thread waits in its
+  lead() and wake() until the fork is done, so it is in no handshake then; a fork that a scheduler job asks
+  for, or one retried after FORK_WAIT, could meet an IMAP reconnect, as could a scheduler thread opening a
+  PostgreSQL connection with SSL.  Rare and not guarded: such a child would send nothing until the daemon
+  restarts, and the outbox backlog (doctor, metrics) would show it.
 
 Messages over the SOCK_SEQPACKET pair (one message a send, never torn):
   daemon -> sender: F finish (`run --once`) · C + pickled settings · W go on · Q quit (answers to I)
