@@ -232,7 +232,7 @@ def _walk(msg: Message) -> Iterator[tuple[Message | None, int]]:
 
 
 def _part_reason(part: Message) -> str | None:
-    filename = part.get_filename()
+    filename = _filename(part)
     if filename and "=?" in filename and not _plain_filename(filename):
         return "a file name mail-parser may not decode"
     disposition = part.get_content_disposition()
@@ -247,6 +247,13 @@ def _part_reason(part: Message) -> str | None:
     if part.get("content-id") and part.get_content_subtype() not in ("html", "plain"):
         return None
     return None if _body_decodes(part) else "a body part its charset does not decode"
+
+
+def _filename(part: Message) -> str | None:
+    """part.get_filename(), without parsing the parameters of a part that cannot have a name (most)."""
+    if "content-disposition" not in part and "name" not in str(part.get("content-type", "")).lower():
+        return None
+    return part.get_filename()
 
 
 def _plain_filename(filename: str) -> bool:
