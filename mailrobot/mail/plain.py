@@ -149,7 +149,8 @@ def _unescape(match: re.Match[str]) -> str:
 def plain_date(value: str) -> datetime.datetime | None:
     """The calendar reading of a date both mail-parser and the stdlib read alike and without a defect
     (valid date and time, weekday matching, year 1900-9998, zone under 24 h); None for any other."""
-    match = _PLAIN_DATE.fullmatch(value) if len(value) <= MAX_VALUE else None
+    # 8-bit bytes, even inside a comment, are mail-parser's "invalid-utf8"
+    match = _PLAIN_DATE.fullmatch(value) if len(value) <= MAX_VALUE and value.isascii() else None
     if match is None:
         return None
     year, month, day = int(match["y"]), _MONTHS.index(match["m"].lower()) + 1, int(match["d"])
@@ -233,7 +234,8 @@ def _walk(msg: Message) -> Iterator[tuple[Message | None, int]]:
 
 def _part_reason(part: Message) -> str | None:
     filename = _filename(part)
-    if filename and "=?" in filename and not _plain_filename(filename):
+    if filename and (_SURROGATE.search(filename) or ("=?" in filename and not _plain_filename(filename))):
+        # RFC 2231 names in utf-7 or unicode-escape can hold surrogates: mail-parser's invalid-encoded-word
         return "a file name mail-parser may not decode"
     disposition = part.get_content_disposition()
     if part.is_multipart():

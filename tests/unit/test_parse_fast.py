@@ -252,6 +252,7 @@ def test_other_broken_address_headers_take_the_mail_parser_path(header: str) -> 
         "Mon, 30 Nov 2026 14:00:00 AST",  # a zone the two readers place differently
         "Mon, 30 Nov 2026 14:00:00 A",  # a military zone
         "Mon, 30 Nov 2026 14:00:60 +0600",  # a leap second
+        "Mon, 30 Nov 2026 14:00:00 +0600 (\udcd0)",  # an 8-bit byte in the comment: invalid UTF-8
         "2026-11-30 14:00:00",
         "",
     ],
@@ -314,6 +315,27 @@ def test_a_body_part_mail_parser_would_report_takes_its_path(
     raw = raw.split(b"\r\n\r\n")[0] + f"\r\n\r\n{body}\r\n".encode()
     assert reason(raw) is not None
     assert_same_reading(raw)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "filename*=unicode-escape''%5Cud800.pdf",  # RFC 2231 in a codec that gives a lone surrogate
+        "filename*=utf-7''%2B2AA-.pdf",
+        'filename="=?unicode-escape?q?=5Cud800?="',  # an encoded word in such a codec
+    ],
+)
+def test_a_file_name_mail_parser_reports_takes_its_path(name: str) -> None:
+    raw = (
+        "From: a@b.kz\r\nTo: c@d.kz\r\nDate: Mon, 30 Nov 2026 14:00:00 +0600\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+        f"Content-Type: application/pdf\r\nContent-Disposition: attachment; {name}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b--\r\n"
+    ).encode()
+    assert reason(raw) == "a file name mail-parser may not decode"
+    assert_same_reading(raw)
+    assert reason(raw.replace(name.encode(), b'filename="receipt.pdf"')) is None
 
 
 def test_parts_are_left_as_parsed_for_mail_parser() -> None:
