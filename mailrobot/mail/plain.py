@@ -241,6 +241,8 @@ def _part_reason(part: Message) -> str | None:
     if part.is_multipart():
         # mail-parser flattens an attached multipart again (utils.as_string_safe)
         return "a multipart attachment" if disposition == "attachment" else None
+    if _payload_refused(part):
+        return "a payload get_payload() cannot give"
     if disposition == "attachment":
         return None  # a file: mail-parser keeps it without decoding it as text
     inline_text = disposition == "inline" and part.get_content_type() in ("text/plain", "text/html")
@@ -261,6 +263,21 @@ def _filename(part: Message) -> str | None:
 def _plain_filename(filename: str) -> bool:
     """email.header.decode_header's words in the name all have a charset that cannot give surrogates."""
     return all(_SAFE_CHARSET.fullmatch(charset) for charset in _HEADER_WORD.findall(filename))
+
+
+def _payload_refused(part: Message) -> bool:
+    """mail-parser reads a base64 file with get_payload() (utils.raw_payload), which decodes 8-bit bytes
+    with the charset parameter: an RFC 2231 one is a tuple there, and the TypeError stops mail-parser."""
+    raw = part._payload
+    if not isinstance(raw, str) or not _SURROGATE.search(raw):
+        return False
+    try:
+        part.get_payload()
+    except (LookupError, UnicodeError):
+        return False  # caught by raw_payload, which then reads the bytes
+    except Exception:
+        return True
+    return False
 
 
 def _body_decodes(part: Message) -> bool:

@@ -338,6 +338,21 @@ def test_a_file_name_mail_parser_reports_takes_its_path(name: str) -> None:
     assert reason(raw.replace(name.encode(), b'filename="receipt.pdf"')) is None
 
 
+def test_an_8bit_file_with_an_rfc2231_charset_takes_the_mail_parser_path() -> None:
+    # mail-parser reads a base64 file with get_payload(), which raises TypeError on 8-bit bytes when the
+    # charset parameter is an RFC 2231 one; it fails and the stdlib reading is used, with a note.
+    raw = (
+        "From: a@b.kz\r\nTo: c@d.kz\r\nDate: Mon, 30 Nov 2026 14:00:00 +0600\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n"
+        "Content-Type: application/pdf; charset*=utf-8''utf-8\r\nContent-Disposition: attachment\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n\xff\xfe\r\n--b--\r\n"
+    ).encode("latin-1")
+    assert reason(raw) == "a payload get_payload() cannot give"
+    assert_same_reading(raw)
+    assert any("mail-parser failed (TypeError)" in d for d in parse_message(raw).defects)
+
+
 def test_parts_are_left_as_parsed_for_mail_parser() -> None:
     # Decoding records base64 defects on a part; mail-parser must still find the part as parsed.
     raw = mail().replace(b"8bit", b"base64").split(b"\r\n\r\n")[0] + b"\r\n\r\n0JfQtNG=A0LD\r\n"
