@@ -1,8 +1,10 @@
 """A batch of fetched mail -> stored, classified, decided and applied; returns what became of each message.
 
 Two transactions per batch: the raw bytes are committed first (nothing is lost if a later stage crashes),
-then the decisions of the whole batch commit together, outbox mail included.  Each message is decided
-inside a savepoint, so one message that trips a bug is quarantined instead of failing its batch.
+then the decisions of the whole batch commit together, outbox mail included.  A batch that trips a bug is
+decided again a message at a time, each in a savepoint, so that only the culprit is quarantined.  A message
+whose earlier processing never finished (the daemon died meanwhile) is a suspect: it goes alone, its attempt
+counted before it starts, so that a kill -9 in a batch does not count against the other 99 of it.
 """
 
 from __future__ import annotations
@@ -39,13 +41,7 @@ from mailrobot.store.queue import count_case, count_notice, notice_counts
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-__all__ = [
-    "Fetched",
-    "Intake",
-    "Outcome",
-    "ReleaseRefused",
-    "dedup_key",
-]  # dedup_key: mail.identity's, re-exported
+__all__ = ["Fetched", "Intake", "Outcome", "ReleaseRefused", "dedup_key"]  # dedup_key: mail.identity's
 
 
 @dataclass(frozen=True)
@@ -105,35 +101,51 @@ class Intake:
         """Store, decide and apply a batch; every fetched message gets exactly one outcome."""
         if not batch:
             return []
+        sync = (mailbox, uidvalidity, max(f.uid for f in batch))
         # Each template is looked up once a batch (Renderer.batch), not on every mail.
         with self.db.sessions() as session, self.renderer.batch():
             with session.begin():
-                pending, outcomes = self._store(session, mailbox, uidvalidity, batch)
-            parsed = [(row, self._parse(row, raw)) for row, raw in pending]
-            try:
-                # Fast path: the whole batch in one flush.  A message that trips a bug fails it...
+                pending, suspects, outcomes = self._store(session, mailbox, uidvalidity, batch)
+            for row, raw in suspects:  # alone, the attempt committed first: a death now is this one's
                 with session.begin():
-                    decided = self._decide_all(session, parsed, isolate=False)
-                    self._remember_sync(session, mailbox, uidvalidity, max(f.uid for f in batch))
-            except DBAPIError:
-                raise  # the database is unwell: let the daemon retry the batch later
-            except Exception:
-                # ...and is then retried message by message, each in a savepoint, to find the culprit.
-                log.warning("batch of %s failed; retrying message by message", len(batch), exc_info=True)
-                with session.begin():
-                    decided = self._decide_all(session, parsed, isolate=True)
-                    self._remember_sync(session, mailbox, uidvalidity, max(f.uid for f in batch))
-        return sorted(outcomes + decided, key=lambda o: o.uid)
+                    row.attempts += 1
+                outcomes += self._decide_group(session, [(row, raw)], None)
+            outcomes += self._decide_group(session, pending, sync)
+        return sorted(outcomes, key=lambda o: o.uid)
+
+    def _decide_group(
+        self, session: Session, group: list[tuple[Message, bytes]], sync: tuple[str, int | None, int] | None
+    ) -> list[Outcome]:
+        """Decide and apply in one transaction (and remember how far the mailbox is read, with `sync`)."""
+        parsed = [(row, self._parse(row, raw)) for row, raw in group]
+        try:
+            # Fast path: the whole group in one flush.  A message that trips a bug fails it...
+            with session.begin():
+                decided = self._decide_all(session, parsed, isolate=False)
+                if sync:
+                    self._remember_sync(session, *sync)
+        except DBAPIError:
+            raise  # the database is unwell: let the daemon retry the batch later
+        except Exception:
+            # ...and is then retried message by message, each in a savepoint, to find the culprit.
+            log.warning("batch of %s failed; retrying message by message", len(group), exc_info=True)
+            with session.begin():
+                decided = self._decide_all(session, parsed, isolate=True)
+                if sync:
+                    self._remember_sync(session, *sync)
+        return decided
 
     def _store(
         self, session: Session, mailbox: str, uidvalidity: int | None, batch: Sequence[Fetched]
-    ) -> tuple[list[tuple[Message, bytes]], list[Outcome]]:
+    ) -> tuple[list[tuple[Message, bytes]], list[tuple[Message, bytes]], list[Outcome]]:
+        """New rows (attempt 1, committed with them), suspects (stored before, never finished), outcomes."""
         keys = {f.uid: dedup_key(f.raw) for f in batch}
         known: dict[str, list[Message]] = {}
         query = select(Message).where(Message.dedup_key.in_(set(keys.values()))).order_by(Message.id)
         for m in session.scalars(query):
             known.setdefault(m.dedup_key or "", []).append(m)
         pending: list[tuple[Message, bytes]] = []
+        suspects: list[tuple[Message, bytes]] = []
         outcomes: list[Outcome] = []
         now = self.clock()
         self._reused.clear()
@@ -145,7 +157,7 @@ class Intake:
             here = next((r for r in rows if (r.mailbox, r.uidvalidity, r.uid) == place), None)
             same = next((r for r in rows if _fingerprint(r) == fingerprint), None)
             if here is not None:  # the same mailbox message again: a crash came before the move
-                outcomes.extend(self._replay(here, fetched, pending))
+                outcomes.extend(self._replay(here, fetched, suspects))
             elif same is None:
                 row = self._new_row(fetched, mailbox, uidvalidity, now, key, status=MessageStatus.RECEIVED)
                 row.fingerprint, row.attempts = fingerprint, 1
@@ -169,7 +181,7 @@ class Intake:
                 log.info(
                     "message %s seen again (uid %s): recorded as duplicate of #%s", key, fetched.uid, same.id
                 )
-        return pending, outcomes
+        return pending, suspects, outcomes
 
     def _notes(self, session: Session, row: Message, effects: list[Effect], now: datetime) -> None:
         """What the timeline of a case this message registered must say about the message itself."""
@@ -191,11 +203,10 @@ class Intake:
             )
 
     @staticmethod
-    def _replay(first: Message, fetched: Fetched, pending: list[tuple[Message, bytes]]) -> list[Outcome]:
+    def _replay(first: Message, fetched: Fetched, suspects: list[tuple[Message, bytes]]) -> list[Outcome]:
         """The same mailbox message again: a crash came between commit and move, or during processing."""
         if first.status == MessageStatus.RECEIVED:
-            first.attempts += 1
-            pending.append((first, fetched.raw))
+            suspects.append((first, fetched.raw))
             return []
         log.info("message uid %s already processed as %s; moving it on", fetched.uid, first.status)
         return [

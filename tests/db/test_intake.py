@@ -127,6 +127,41 @@ def test_unparseable_and_crashing_messages_are_quarantined(
     assert count(pipeline.db, Outbox) == 1
 
 
+class Killed(BaseException):
+    """The process dying mid-decision (kill -9): nothing of the transaction commits, nothing catches it."""
+
+
+def test_deaths_in_a_batch_count_against_the_message_alone_when_they_hit_not_the_batch(
+    pipeline: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kill -9 drill lost a whole batch: three kills in a row landed while the same 100 mails were
+    # decided, and all 100 were quarantined as "did not finish in 3 attempts".
+    batch = [
+        Fetched(n, consumer_mail(sender=f"c{n}@mail.ru", message_id=f"<c{n}@mail.ru>"), NOW)
+        for n in (1, 2, 3, 4, 5)
+    ]
+    decide_all = Intake._decide_all
+    deaths = {"left": 0}
+
+    def dying(self: Intake, *args: object, **kwargs: object) -> object:
+        if deaths["left"]:
+            deaths["left"] -= 1
+            raise Killed
+        return decide_all(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Intake, "_decide_all", dying)
+    for _run in range(3):  # each start dies at its first decision
+        deaths["left"] = 1
+        with pytest.raises(Killed):
+            pipeline.process(BOX, 7, batch)
+    outcomes = {o.uid: o.status for o in pipeline.process(BOX, 7, batch)}
+    # Uid 1 went alone after the first death and died alone twice: the suspect.  The others never did.
+    assert outcomes == {1: "quarantined", 2: "case", 3: "case", 4: "case", 5: "case"}
+    with pipeline.db.sessions() as s:
+        attempts = {uid: n for uid, n in s.execute(select(Message.uid, Message.attempts))}
+    assert attempts == {1: 4, 2: 2, 3: 2, 4: 2, 5: 2}  # the batch's, then one alone each
+
+
 def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intake) -> None:
     raw = consumer_mail(message_id="<killer@x>")
     with pipeline.db.transaction() as s:  # what three crashed attempts leave behind
