@@ -206,6 +206,7 @@ class OutboxSender:
         self.journal = SentJournal(path) if path is not None else None
         self._recovered = self.journal is None
         self._chosen = db.is_sqlite  # PostgreSQL: journal or not is chosen at the first round
+        self.progress: Callable[[], None] = lambda: None  # at each attempt (the sender process's heartbeat)
 
     @property
     def batch(self) -> int:
@@ -247,6 +248,7 @@ class OutboxSender:
         return self.settings.from_address
 
     def _send_one(self, outbox_id: int, recipient: str, raw: bytes) -> Result:
+        self.progress()
         try:
             self._connection().send(self.envelope_sender(outbox_id), recipient, raw)
         except PermanentFailure as exc:
@@ -379,14 +381,9 @@ class OutboxSender:
             delay = retry_delay(self.settings, row.attempts)
             row.next_attempt_at, row.last_error = now + delay, result.error
             log.warning(
-                "%s %s to %s: attempt %s failed (%s); next at %s",
-                row.kind,
-                row.message_id,
-                row.recipient,
-                row.attempts,
-                result.error,
-                row.next_attempt_at.isoformat(),
-            )
+                "%s %s to %s: attempt %s failed (%s); next at %s", row.kind, row.message_id, row.recipient,
+                row.attempts, result.error, row.next_attempt_at.isoformat(),
+            )  # fmt: skip
             return
         if row.case_id is not None:
             session.add(Event(case_id=row.case_id, at=now, kind=kind, outbox_id=row.id, detail=detail))

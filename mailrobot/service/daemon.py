@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -22,7 +24,8 @@ from mailrobot.outside.systemd import Notifier
 from mailrobot.regulation.workdays import check_timezone
 from mailrobot.service.context import Services
 from mailrobot.service.intake import Fetched, Outcome
-from mailrobot.service.send_process import make_outbox
+from mailrobot.service.send_process import ProcessOutbox
+from mailrobot.service.sending import Counts, Outbox, ThreadOutbox
 from mailrobot.store.db import database_trouble
 
 if TYPE_CHECKING:
@@ -370,3 +373,14 @@ class _StopEvent(threading.Event):
     def set(self) -> None:
         super().set()
         self._wakeup.set()
+
+
+def make_outbox(
+    db: Database, settings: Settings, on_counts: Counts, on_died: Callable[[], None], process: bool
+) -> Outbox:
+    """The sender in a process of its own when `process` (and fork() exists), else in a thread."""
+    if process and hasattr(os, "fork"):
+        return ProcessOutbox(db, settings, on_counts, on_died)
+    if process:
+        log.info("no fork() here: the outbox sender runs in the daemon's own process")
+    return ThreadOutbox(db, settings, on_counts)

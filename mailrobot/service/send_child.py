@@ -8,18 +8,20 @@ at: "quit" (no wake-up came meanwhile: it exits 0) or "go on" (one came: the nex
 The child runs in a copy of a daemon that has threads (the intake, the scheduler's, leader.py's, the metrics
 server's).  Only the forking thread goes on in the copy; a lock another thread held at that instant stays held
 for ever.  The locks the child could take, and why none of them hangs it:
-* importlib's module locks: a module another thread was importing stays half done, its lock held for ever
-  (a child hung so on `encodings.idna`).  `fork_safely` forks only while no import is under way, and a child
-  that still finds one (begun in between) exits at once with RETRY: the supervisor forks again.
+* importlib's module locks: a module another thread was importing stays half done, its lock held for ever (a
+  child hung so on `encodings.idna`).  `fork_safely` (service/forking.py) forks only while no import is under
+  way, and a child that still finds one (begun in between) exits at once with RETRY: the supervisor forks
+  again.
 * logging: its own at-fork hooks take the module lock and re-create every handler's lock in the child; the
   stream below a handler (stderr's buffer, which has a lock of its own) is written only under that handler's
   lock, which `fork_safely` holds across the fork, so no thread is mid-write then.
 * oauth.py: the module's lock of the token sources and each CommandTokenSource's lock are replaced here
   (`_fresh_token_sources`); a token whose lock was held (a refresh in progress) is dropped and fetched again.
   Microsoft 365 sources are dropped: msal's HTTP session (a TLS socket) must not be used by two processes.
-* SQLite's own records of each file's locks (memory of the process, so the child's too): a transaction of
-  a daemon thread at the fork would leave the write lock held for ever in the child.  ConnectionGate forks
-  only while every connection of the daemon is back in its pool, and holds checkouts back during the fork.
+* SQLite's own records of each file's locks (memory of the process, so the child's too): a transaction of a
+  daemon thread at the fork would leave the write lock held for ever in the child.  ConnectionGate
+  (forking.py) forks only while every connection of the daemon is back in its pool, and holds checkouts back
+  during the fork.
 * SQLAlchemy: its mapper configuration lock is never taken after ProcessOutbox.start() configures the
   mappers.  The child opens its own engine; the daemon's is never used, and its pooled connections stay
   referenced so that no finalizer closes them here (psycopg would end the daemon's session on the shared
@@ -31,8 +33,9 @@ for ever.  The locks the child could take, and why none of them hangs it:
   OpenSSL's (a TLS handshake), libpq's SSL set-up lock, glibc's resolver.  The intake thread waits in its
   lead() and wake() until the fork is done, so it is in no handshake then; a fork that a scheduler job asks
   for, or one retried after FORK_WAIT, could meet an IMAP reconnect, as could a scheduler thread opening a
-  PostgreSQL connection with SSL.  Rare and not guarded: such a child would send nothing until the daemon
-  restarts, and the outbox backlog (doctor, metrics) would show it.
+  PostgreSQL connection with SSL.  Rare, and guarded by the daemon's watchdog: the child beats (Heartbeat)
+  at each round, each wait and each SMTP attempt; one silent for `stall_limit` s is killed, and the daemon
+  stops with status 1 so that systemd starts both again.
 
 Messages over the SOCK_SEQPACKET pair (one message a send, never torn):
   daemon -> sender: F finish (`run --once`) · C + pickled settings · W go on · Q quit (answers to I)
@@ -41,7 +44,6 @@ Messages over the SOCK_SEQPACKET pair (one message a send, never torn):
 
 from __future__ import annotations
 
-import _imp
 import contextlib
 import gc
 import logging
@@ -53,17 +55,15 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
-from importlib import _bootstrap
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import Pool
 
 from mailrobot.config import Settings
 from mailrobot.outside import oauth
 from mailrobot.outside.sender import OutboxSender, backlog
+from mailrobot.service.forking import Heartbeat
 from mailrobot.service.sending import IDLE_WAIT, TROUBLE_WAIT, outbox_sender, send_round
 from mailrobot.store.db import Database
 
@@ -80,7 +80,14 @@ PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 LINGER = 5.0
 RETRY = 75  # EX_TEMPFAIL: the child found a module half imported by another thread of the daemon
 RETRY_PAUSE = 0.01  # before forking again after that
-QUIET_WAIT = 1.0  # for the daemon's SQLite connections to be back in their pools before a fork; then again
+# A child silent this long is taken for hung.  Longer than any wait of a healthy one (IDLE_WAIT, TROUBLE_WAIT,
+# SQLite's busy timeout of 30 s) and than one SMTP attempt: smtplib bounds each operation by smtp.timeout,
+# not a whole DATA, so a 25 MB mail on a slow link is what sets the floor.
+STALL_MIN, STALL_TIMEOUTS = 300.0, 10
+
+
+def stall_limit(settings: Settings) -> float:
+    return max(STALL_MIN, STALL_TIMEOUTS * settings.smtp.timeout)
 
 
 class Child:
@@ -88,7 +95,7 @@ class Child:
 
     def __init__(
         self, sock: socket.socket, wake_fd: int, inherited: Database, settings: Settings, parent: int,
-        linger: float,
+        linger: float, heart: Heartbeat,
     ) -> None:  # fmt: skip
         _die_with(parent)
         gc.freeze()  # the inherited objects: off this process's collector (see the module's docstring)
@@ -96,13 +103,18 @@ class Child:
         self.stop = self.quit = self.answered = self.finishing = False
         self.sender: OutboxSender | None = None
         self._signals = _SignalPipe(self._stop)
-        self.sock, self.wake_fd, self.parent, self.linger = sock, wake_fd, parent, linger
+        self.sock, self.wake_fd, self.parent, self.linger, self.heart = sock, wake_fd, parent, linger, heart
         os.set_blocking(wake_fd, False)
         # The daemon's pooled connections stay referenced and untouched (see the module's docstring).
         self._inherited = inherited.engine.pool
         inherited.engine.dispose(close=False)
         self.db = Database(inherited.url, inherited.engine.echo)
-        self.sender = outbox_sender(self.db, settings)
+        self.sender = self._sender(settings)
+
+    def _sender(self, settings: Settings) -> OutboxSender:
+        sender = outbox_sender(self.db, settings)
+        sender.progress = self.heart.beat  # at each SMTP attempt, from the sender's threads
+        return sender
 
     def _stop(self) -> None:
         self.stop = True
@@ -115,6 +127,7 @@ class Child:
         self.sock.setblocking(False)
         busy_at = time.monotonic()
         while not self.stop and not self.quit:
+            self.heart.beat()
             if os.getppid() != self.parent:
                 log.error("the daemon (process %s) is gone: the outbox sender stops", self.parent)
                 return 1
@@ -162,6 +175,7 @@ class Child:
         self.answered = False
         self._tell(IDLE)
         while not (self.answered or self.stop):
+            self.heart.beat()
             if os.getppid() != self.parent:
                 self._stop()
                 return
@@ -196,7 +210,7 @@ class Child:
             self.finishing = True
         elif kind == CONFIG:
             settings: Any = pickle.loads(message[1:])
-            self.sender = outbox_sender(self.db, settings)
+            self.sender = self._sender(settings)
             log.info("outbox sender: new [smtp] settings in use")
         elif kind in (GO_ON, QUIT):
             self.answered = True
@@ -225,113 +239,6 @@ class _SignalPipe:
 
 
 _kept: list[object] = []
-
-
-class ConnectionGate:
-    """Counts the connections out of every SQLAlchemy pool of the daemon: a fork happens only when none is.
-
-    SQLite keeps, per process, what each open file's locks are (its unix VFS's inode and shared-memory
-    records), and a child inherits that memory: had a daemon thread been in a transaction at the fork, the
-    child's own connection would find the write lock held by a connection that is never closed there, and
-    wait for ever (it did: "another writer has held SQLite's lock", the scheduler's catch-up at the fork).
-    A connection back in its pool holds no lock."""
-
-    def __init__(self) -> None:
-        self.reset()
-        event.listen(Pool, "checkout", self._checkout)
-        event.listen(Pool, "checkin", self._checkin)
-
-    def close(self) -> None:
-        event.remove(Pool, "checkout", self._checkout)
-        event.remove(Pool, "checkin", self._checkin)
-
-    def reset(self) -> None:
-        """Fresh, in the child: its copy of the condition's lock may be held by a thread it does not have."""
-        self._cond = threading.Condition()
-        self._out = 0
-        self._shut = self._closing = False
-
-    def _checkout(self, *_args: object) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._shut)
-            self._out += 1
-
-    def _checkin(self, *_args: object) -> None:
-        with self._cond:
-            self._out -= 1
-            # Shut at the last checkin: a busy intake would otherwise take a connection again before the
-            # waiting supervisor got the GIL to see that none was out.
-            self._shut = self._shut or (self._closing and self._out <= 0)
-            self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def shut(self) -> Iterator[bool]:
-        """True once no connection is out (a checkout then waits until the block ends); False if one still
-        is after QUIET_WAIT s."""
-        with self._cond:
-            self._closing = True
-            self._shut = self._cond.wait_for(lambda: self._out <= 0, QUIET_WAIT)
-            quiet, self._closing = self._shut, False
-        try:
-            yield quiet
-        finally:
-            with self._cond:
-                self._shut = False
-                self._cond.notify_all()
-
-
-def imports_in_flight() -> bool:
-    """A module lock of importlib held (or being taken): a thread is importing a module.  In a child, a
-    module imported by a thread it does not have stays half done in sys.modules with its lock held for ever:
-    the child's next import of it hangs (it did: `encodings.idna`, imported by the daemon's first IMAP
-    getaddrinfo while the supervisor forked)."""
-    for ref in list(getattr(_bootstrap, "_module_locks", {}).values()):
-        lock = ref()
-        if lock is not None and (lock.owner is not None or lock.lock.locked()):
-            return True
-    return False
-
-
-def fork_safely() -> int | None:
-    """os.fork(), or None while another thread imports a module (see imports_in_flight).
-
-    Under importlib's global lock no thread begins an import; one already under way is seen and waited for
-    (None: the caller tries again a moment later), since it could need that lock to finish.  Every handler
-    lock of the root logger is held too: no other thread is in the middle of writing a log line to stderr
-    then, whose buffer's own lock the child could not take again.  The child's copies of the handler locks
-    are new ones (logging's at-fork hook); CPython re-takes the import lock for the forking thread in the
-    child, so both processes release it."""
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.acquire()
-    pid = None
-    try:
-        _imp.acquire_lock()
-        try:
-            if not imports_in_flight():
-                pid = os.fork()
-        finally:
-            _imp.release_lock()
-    finally:
-        if pid != 0:
-            for handler in reversed(handlers):
-                handler.release()
-    return pid
-
-
-def reap(pid: int) -> int | None:
-    """The exit status of the child `pid` once it exits (None: not ours)."""
-    with contextlib.suppress(ChildProcessError):
-        return os.waitpid(pid, 0)[1]
-    return None
-
-
-def exit_text(status: int | None) -> str:
-    if status is None:
-        return "status unknown"
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"status {os.waitstatus_to_exitcode(status)}"
 
 
 def share_token(settings: Settings) -> None:

@@ -1,36 +1,24 @@
 """The outbox sender as a process of its own, forked only while the outbox has mail to send (issue 13).
 
-Why a process: parse, decide and persist hold the GIL; the sender's smtplib and ORM work took it from them.
-The child runs on the second core.  Why only while there is mail: a forked child shares the daemon's pages
-until either writes one (copy on write), and every page of the old heap the daemon writes afterwards stays
-private to the child: a child kept for ever held 26.5 MB of its own after 100 mails (bench/memory.py).  A
-child that retires once idle costs nothing between bursts.  gc.freeze() once at start keeps the daemon's
-collector from writing into every old page while a child lives (never again: what it freezes stays for good).
-`mailrobot run --sender thread` keeps the sender in the daemon's threads instead.
+Why a process: the sender's smtplib and ORM work took the GIL from parse, decide and persist; the child runs
+on the second core.  Why only while there is mail: a page the daemon writes while a child lives is copied (a
+child kept for ever held 26.5 MB of its own after 100 mails, bench/memory.py); gc.freeze() at start keeps the
+collector off the old pages.  `mailrobot run --sender thread` keeps the sender in the daemon's threads.
 
-Who forks: one supervisor thread, from start() to stop(), owns the children: it forks them, reads their
-sockets and reaps them (PR_SET_PDEATHSIG fires when the *thread* that forked dies, not the process).  lead(),
-every wake() and finish() ask it for a child when none is sending; lead() and wake() wait for that fork.
+One supervisor thread, from start() to stop(), forks the children, reads their sockets and reaps them
+(PR_SET_PDEATHSIG fires when the *thread* that forked dies).  lead(), wake() and finish() ask it for a child
+when none is sending; lead() and wake() wait for that fork.
 
-The retire race: the child sends until it is idle with nothing pending (service/send_child.py), says I, and
-waits for the answer on its socket alone.  The supervisor answers under the lock wake() takes: W (go on) if a
-wake-up byte is unread in the wake pipe (the daemon keeps its read end open and looks with a zero-timeout
-select), else Q (quit).  A wake() before the answer left its byte there: W, and the child's next round sends
-its mail (a byte the child read before its last round announced mail that round saw).  A wake() after Q finds
-no sending child and asks for a new one; the old one exits without another round, so no two children send.
+The retire race: an idle child says I and waits on its socket alone.  The supervisor answers under the lock
+wake() takes: W (go on) if a wake-up byte is unread in the wake pipe (a zero-timeout select on the read end
+the daemon keeps), else Q.  A wake() before the answer left its byte there: W.  A wake() after Q finds no
+sending child and asks for a new one; the old one exits without another round, so no two children send.
 
-What keeps it safe:
-* A child dies with the daemon: PR_SET_PDEATHSIG (SIGKILL) where Linux has it, and a getppid() check each
-  round, so a restarted daemon never runs beside an orphaned sender (SQLite has no row claims: two senders on
-  one file could send the same row).  A kill -9 resends at most what was in flight: each new child reads the
-  journal `<db>.sent` (outside/sender.py) at its first round.
-* Only a leading daemon forks; a child that exits without having been told Q, F or to stop has died: the
-  daemon stops with status 1, so that systemd starts the daemon and a sender again together.
-* The locks a child inherits from the daemon's threads, and why none hangs it: send_child.py.
-
-Wake-ups are a byte in a pipe after each commit (full: wake-ups wait already).  SIGTERM/SIGINT stop a child
-after the sends in flight (sent by the supervisor; systemd sends it to the whole unit anyway); SIGHUP is the
-daemon's, which passes new [smtp] settings to a running child with C, and forks later children with them.
+What keeps it safe: a child dies with the daemon (PR_SET_PDEATHSIG, a getppid() check each round); each new
+child reads the sent journal first (a kill -9 resends at most what was in flight); only a leader forks.  A
+child that exits untold (not Q, F or a stop), or that the watchdog kills as hung (no heartbeat for
+send_child.stall_limit s), stops the daemon with status 1: systemd starts both again.  Inherited locks:
+send_child.py.  SIGTERM stops a child after its sends in flight; SIGHUP's [smtp] settings go to it with C.
 """
 
 from __future__ import annotations
@@ -52,25 +40,16 @@ from dataclasses import dataclass
 from sqlalchemy.orm import configure_mappers
 
 from mailrobot.config import Settings
+from mailrobot.service import forking
 from mailrobot.service import send_child as child
-from mailrobot.service.sending import Counts, Outbox, SenderDied, ThreadOutbox
+from mailrobot.service.sending import Counts, SenderDied
 from mailrobot.store.db import Database
 
 log = logging.getLogger(__name__)
 
 CONTROL_TIMEOUT = 10.0  # a control message to a sender that does not read for this long is given up
 FORK_WAIT = 2.0  # lead() and wake() wait this long at most for the fork they asked for (see _await_fork)
-
-
-def make_outbox(
-    db: Database, settings: Settings, on_counts: Counts, on_died: Callable[[], None], process: bool
-) -> Outbox:
-    """The sender in a process of its own when `process` (and fork() exists), else in a thread."""
-    if process and hasattr(os, "fork"):
-        return ProcessOutbox(db, settings, on_counts, on_died)
-    if process:
-        log.info("no fork() here: the outbox sender runs in the daemon's own process")
-    return ThreadOutbox(db, settings, on_counts)
+WATCH_EVERY = 5.0  # the watchdog looks at the children's heartbeats this often (send_child.stall_limit)
 
 
 @dataclass(eq=False)
@@ -78,10 +57,12 @@ class _Kid:  # a forked sender not reaped yet
     pid: int
     sock: socket.socket
     settings: Settings  # the ones it runs with
+    heart: forking.Heartbeat
     told: bool = False  # Q or SIGTERM: its exit is no news
     finishing: bool = False  # F sent
     done: bool = False  # D received
     spoke: bool = False  # said anything at all
+    stalled: bool = False  # killed by the watchdog
 
 
 class ProcessOutbox:
@@ -105,7 +86,7 @@ class ProcessOutbox:
         self._done = threading.Event()  # finish(): D received, or it cannot come any more
         self._drained: str | None = None  # "" once D came, else why not
         self._thread: threading.Thread | None = None
-        self._gate: child.ConnectionGate | None = None
+        self._gate: forking.ConnectionGate | None = None
         self._forked: threading.Event | None = None  # set once the fork asked for happened (or never will)
         self._wake_r = self._wake_w = self._poke_r = self._poke_w = -1
 
@@ -119,7 +100,7 @@ class ProcessOutbox:
         self._poke_r, self._poke_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         child.share_token(self.settings)
         configure_mappers()  # now, not by the first query of some thread while the supervisor forks
-        self._gate = child.ConnectionGate() if self.db.is_sqlite else None
+        self._gate = forking.ConnectionGate() if self.db.is_sqlite else None
         # Long-lived objects of the imports and the config go to the permanent generation: the collector
         # would otherwise write into (and so copy) every page that holds them while a child lives.
         gc.freeze()
@@ -243,7 +224,10 @@ class ProcessOutbox:
         timeout, self._soon = (child.RETRY_PAUSE if self._soon else None), False
         if self._stopping and self._kill_at is not None:
             timeout = max(self._kill_at - time.monotonic(), 0.0) + 0.01
+        elif self._kids:
+            timeout = min(timeout or WATCH_EVERY, WATCH_EVERY)
         readable, _, _ = select.select([self._poke_r, *(k.sock for k in self._kids)], [], [], timeout)
+        self._watch()
         if self._poke_r in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._poke_r, 4096)
@@ -251,6 +235,16 @@ class ProcessOutbox:
             if kid.sock in readable:
                 self._receive(kid)
         return True
+
+    def _watch(self) -> None:
+        """SIGKILL to a child silent for stall_limit s (hung: send_child.py says how); _gone() takes it up."""
+        limit = child.stall_limit(self.settings)
+        for kid in self._kids:
+            if not kid.stalled and kid.heart.silent_for() > limit:
+                kid.stalled = True
+                log.error("the outbox sender process %s made no progress for %g s: killed", kid.pid, limit)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(kid.pid, signal.SIGKILL)
 
     def _spawn(self) -> None:
         with self._gate.shut() if self._gate is not None else contextlib.nullcontext(True) as quiet:
@@ -271,15 +265,17 @@ class ProcessOutbox:
     def _fork(self) -> _Kid | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         parent, settings, others = os.getpid(), self.settings, [k.sock for k in self._kids]
-        pid = child.fork_safely()
+        heart = forking.Heartbeat()
+        pid = forking.fork_safely()
         if pid is None:
             ours.close()
             theirs.close()
+            heart.close()
             return None
         if pid == 0:  # the child: never returns into the daemon's code
             code = 70
             try:
-                if child.imports_in_flight():  # begun after the look before the fork: fork again
+                if forking.imports_in_flight():  # begun after the look before the fork: fork again
                     os._exit(child.RETRY)
                 if self._gate is not None:
                     self._gate.reset()
@@ -292,7 +288,7 @@ class ProcessOutbox:
                 for fd in (self._wake_w, self._poke_r, self._poke_w):
                     os.close(fd)
                 self._wake_w = self._poke_r = self._poke_w = -1  # their numbers may be reused here
-                code = child.Child(theirs, self._wake_r, self.db, settings, parent, self.linger).run()
+                code = child.Child(theirs, self._wake_r, self.db, settings, parent, self.linger, heart).run()
             except BaseException:
                 log.exception("the outbox sender process failed")
             finally:
@@ -301,7 +297,7 @@ class ProcessOutbox:
         theirs.close()
         ours.settimeout(CONTROL_TIMEOUT)
         log.info("outbox sender started as process %s", pid)
-        return _Kid(pid, ours, settings)
+        return _Kid(pid, ours, settings, heart)
 
     def _instruct(self) -> None:
         kid = self._sending
@@ -372,16 +368,19 @@ class ProcessOutbox:
 
     def _gone(self, kid: _Kid) -> None:
         kid.sock.close()
+        kid.heart.close()
         self._kids.remove(kid)
-        status = child.reap(kid.pid)
+        status = forking.reap(kid.pid)
         with self._lock:
             if self._sending is kid:
                 self._sending = None
-        text = child.exit_text(status)
+        text = forking.exit_text(status)
         if status is not None and os.waitstatus_to_exitcode(status) == child.RETRY and not kid.spoke:
             with self._lock:
                 self._wanted = True  # it saw a module half imported by a thread it does not have
             return
+        if kid.stalled:
+            text = f"hung: no progress for {child.stall_limit(kid.settings):g} s, killed"
         if kid.told or kid.done or self._stopping:
             if text != "status 0" and not self._stopping:
                 log.warning("the outbox sender process %s exited (%s)", kid.pid, text)

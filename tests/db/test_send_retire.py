@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailrobot.service import send_child
+from mailrobot.service import forking
 from mailrobot.service.send_process import ProcessOutbox
 from mailrobot.store.models import Outbox, utcnow
 from tests.support.jobs_world import World
@@ -165,7 +165,7 @@ def test_a_child_that_finds_an_import_under_way_exits_and_another_is_forked(
         flag.touch()
         return True
 
-    monkeypatch.setattr(send_child, "imports_in_flight", in_flight)
+    monkeypatch.setattr(forking, "imports_in_flight", in_flight)
     race = Race(tmp_path, smtp_sink)
     race.outbox.start()
     try:
@@ -214,13 +214,13 @@ def test_no_fork_while_another_thread_imports_a_module() -> None:
     thread.start()
     taken.wait()
     try:
-        assert send_child.imports_in_flight()
-        assert send_child.fork_safely() is None
+        assert forking.imports_in_flight()
+        assert forking.fork_safely() is None
     finally:
         release.set()
         thread.join()
-    assert not send_child.imports_in_flight()
-    pid = send_child.fork_safely()
+    assert not forking.imports_in_flight()
+    pid = forking.fork_safely()
     if pid == 0:
         os._exit(0)
     assert pid is not None and os.waitpid(pid, 0)[1] == 0
