@@ -11,8 +11,11 @@ import quopri
 import re
 from dataclasses import dataclass
 from email import policy
+from email.errors import MessageDefect
 from email.generator import BytesGenerator
 from email.message import Message
+from functools import cached_property
+from typing import Any, Protocol
 
 from mailrobot.mail.text import clean, decode_header_value, decode_text, header_safe, html_to_text
 
@@ -34,6 +37,53 @@ class Attachment:
     data: bytes | None  # None when the part was larger than the configured limit (recorded, not kept)
 
 
+class Leaf:
+    """What both Body and a PartCheck read off a leaf part (its file name, content and charset), read once;
+    each raises as the stdlib call behind it does."""
+
+    def __init__(self, part: Message) -> None:
+        self.part = part
+        self.decode_defects: list[MessageDefect] = []  # what decoding the content found
+
+    @cached_property
+    def raw_filename(self) -> str | None:
+        return raw_filename(self.part)
+
+    @cached_property
+    def payload(self) -> Any:
+        """get_payload(decode=True), leaving part.defects as parsed: decoding records base64 defects on
+        the part, and mail-parser, when it runs after the walk, must find the part as parsed."""
+        known = len(self.part.defects)
+        try:
+            return self.part.get_payload(decode=True)
+        finally:
+            self.decode_defects = self.part.defects[known:]
+            del self.part.defects[known:]
+
+    @cached_property
+    def charset(self) -> str | None:
+        return self.part.get_content_charset()
+
+
+class PartCheck(Protocol):
+    """A reading of the parts made during Body's walk (mail/plain.py's: whether mail-parser is needed), so
+    the tree is walked once.  Each part is handed over before Body reads it."""
+
+    def visit(self, part: Message, depth: int, leaf: Leaf | None) -> None:
+        """A part Body reads itself: a leaf (with its Leaf) or a multipart whose children follow."""
+
+    def subtree(self, part: Message, depth: int) -> None:
+        """A part Body does not enter (attached messages, reports, too deep) or reads otherwise: it and all
+        below it."""
+
+
+def raw_filename(part: Message) -> str | None:
+    """part.get_filename(), without parsing the parameters of a part that cannot have a name (most)."""
+    if "content-disposition" not in part and "name" not in str(part.get("content-type", "")).lower():
+        return None
+    return part.get_filename()
+
+
 def content_type(part: Message) -> str:
     try:
         return clean(part.get_content_type()).lower()
@@ -45,9 +95,10 @@ class Body:
     """Walks the message's own MIME tree (never into attached messages) and collects text, HTML,
     attachments, attached messages and report parts."""
 
-    def __init__(self, max_attachment_bytes: int, notes: list[str]) -> None:
+    def __init__(self, max_attachment_bytes: int, notes: list[str], check: PartCheck | None = None) -> None:
         self.max_attachment_bytes = max_attachment_bytes
         self.notes = notes
+        self.check = check
         self.plain: list[str] = []
         self.htmls: list[str] = []
         self.attachments: list[Attachment] = []
@@ -58,55 +109,69 @@ class Body:
         self.feedback_report: list[str] = []
 
     def walk(self, msg: Message) -> None:
-        # Iterative, with a depth cap: the stdlib's own walk() recurses once per level.
-        stack: list[tuple[Message, int]] = [(msg, 0)]
+        # Iterative, with a depth cap: the stdlib's own walk() recurses once per level.  The flag: a part of
+        # msg itself, for the check (a recovered multipart's parts are not).
+        stack: list[tuple[Message, int, bool]] = [(msg, 0, True)]
         while stack:
-            part, depth = stack.pop()
+            part, depth, own = stack.pop()
             if len(self.part_types) >= MAX_PARTS:
                 self.notes.append(f"more than {MAX_PARTS} MIME parts; the rest ignored")
+                for rest, at, checked in [(part, depth, own), *stack]:
+                    if checked and self.check is not None:
+                        self.check.subtree(rest, at)
                 return
-            ctype = content_type(part)
-            self.part_types.append(ctype)
-            if ctype in _MESSAGE_TYPES:
-                self._attached_message(part)
-            elif ctype in _DSN_TYPES:
-                self.delivery_status.append(_fields_text(part))
-            elif ctype == "message/feedback-report":
-                self.feedback_report.append(_fields_text(part))
-            elif part.is_multipart():
-                if ctype.startswith("message/"):
-                    # MDNs and external-body references: the type alone is what rules need.
-                    if ctype == "message/partial":
-                        self.notes.append("message/partial fragment; not reassembled")
-                    continue
-                if depth >= MAX_DEPTH:
-                    self.notes.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts ignored")
-                    continue
-                children = [p for p in part.get_payload() if isinstance(p, Message)]
-                stack.extend((child, depth + 1) for child in reversed(children))
-            elif ctype.startswith("multipart/"):
-                # A multipart whose boundary never appears: try the boundary its body actually uses, else
-                # read the body as text rather than lose what the sender wrote.
-                recovered = _recover_multipart(part) if depth < MAX_DEPTH else None
-                if recovered is not None:
-                    self.notes.append(f"{ctype} with a wrong boundary; parts recovered")
-                    stack.append((recovered, depth + 1))
-                else:
-                    self._leaf(part, "text/plain")
-            else:
-                self._leaf(part, ctype)
+            stack.extend(self._part(part, depth, self.check if own else None))
 
-    def _leaf(self, part: Message, ctype: str) -> None:
+    def _part(self, part: Message, depth: int, check: PartCheck | None) -> list[tuple[Message, int, bool]]:
+        """Reads one part; its children to walk next."""
+        ctype = content_type(part)
+        self.part_types.append(ctype)
+        entered = part.is_multipart() and not ctype.startswith("message/") and depth < MAX_DEPTH
+        leaf = None if part.is_multipart() or ctype.startswith(("multipart/", "message/")) else Leaf(part)
+        if check is not None and (entered or leaf is not None):
+            check.visit(part, depth, leaf)
+        elif check is not None:
+            check.subtree(part, depth)
+        if ctype in _MESSAGE_TYPES:
+            self._attached_message(part)
+        elif ctype in _DSN_TYPES:
+            self.delivery_status.append(_fields_text(part))
+        elif ctype == "message/feedback-report":
+            self.feedback_report.append(_fields_text(part))
+        elif entered:
+            children = [p for p in part.get_payload() if isinstance(p, Message)]
+            return [(child, depth + 1, check is not None) for child in reversed(children)]
+        elif part.is_multipart():
+            # MDNs and external-body references: the type alone is what rules need.
+            if ctype == "message/partial":
+                self.notes.append("message/partial fragment; not reassembled")
+            elif not ctype.startswith("message/"):
+                self.notes.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts ignored")
+        elif ctype.startswith("multipart/"):
+            # A multipart whose boundary never appears: try the boundary its body actually uses, else
+            # read the body as text rather than lose what the sender wrote.
+            recovered = _recover_multipart(part) if depth < MAX_DEPTH else None
+            if recovered is not None:
+                self.notes.append(f"{ctype} with a wrong boundary; parts recovered")
+                return [(recovered, depth + 1, False)]
+            self._leaf(part, "text/plain")
+        else:
+            self._leaf(part, ctype, leaf)
+        return []
+
+    def _leaf(self, part: Message, ctype: str, leaf: Leaf | None = None) -> None:
+        leaf = leaf or Leaf(part)
         try:
             disposition = (part.get_content_disposition() or "").lower()
         except Exception:  # an unreadable Content-Disposition is no disposition
             disposition = ""
-        filename = _filename(part)
-        data = _payload_bytes(part)
-        self.part_defects.extend(f"{ctype}: {type(d).__name__}: {d.__doc__}" for d in part.defects)
+        filename = _filename(part, leaf)
+        data = _payload_bytes(part, leaf)
+        defects = (*part.defects, *leaf.decode_defects)
+        self.part_defects.extend(f"{ctype}: {type(d).__name__}: {d.__doc__}" for d in defects)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             try:
-                charset = part.get_content_charset()
+                charset = leaf.charset
             except Exception:
                 charset = None
             text, note = decode_text(data, charset)
@@ -170,11 +235,11 @@ class _AsReceived(policy.Compat32):
 _AS_RECEIVED = _AsReceived(linesep="\r\n")
 
 
-def _payload_bytes(part: Message) -> bytes:
+def _payload_bytes(part: Message, leaf: Leaf | None = None) -> bytes:
     """A leaf part's content with its transfer encoding undone; b"" when there is none.  Never the str
     get_payload(): it decodes with the declared charset and raises on a charset holding a NUL."""
     try:
-        data = part.get_payload(decode=True)
+        data = (leaf or Leaf(part)).payload
     except Exception:  # the stdlib undoes transfer encodings leniently; a failure leaves nothing to read
         return b""
     return data if isinstance(data, bytes) else b""
@@ -214,18 +279,19 @@ def _fields_text(part: Message) -> str:
     return "\n\n".join(b for b in blocks if b)
 
 
-def _filename(part: Message) -> str:
+def _filename(part: Message, leaf: Leaf) -> str:
     """The attachment's name as the sender's client wrote it (RFC 2231, RFC 2047 words in a quoted name,
     raw UTF-8 or another 8-bit charset), made safe by `safe_filename`; "" when it has none."""
-    source = part
     mime = [(k, str(v)) for k, v in part.raw_items() if k.lower() in ("content-type", "content-disposition")]
-    if any(re.search("[\udc80-\udcff]", v) for _, v in mime):
-        # Raw 8-bit parameters: the stdlib hands them out with the bytes replaced; re-decode them first.
-        source = Message()
-        for k, v in mime:
-            source[k] = clean(v)
     try:
-        name = source.get_filename()
+        if any(re.search("[\udc80-\udcff]", v) for _, v in mime):
+            # Raw 8-bit parameters: the stdlib hands them out with the bytes replaced; re-decode them first.
+            source = Message()
+            for k, v in mime:
+                source[k] = clean(v)
+            name = raw_filename(source)
+        else:
+            name = leaf.raw_filename
     except Exception:  # RFC 2231 continuations can be malformed in ways the stdlib does not survive
         return ""
     if not name:

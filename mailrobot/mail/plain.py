@@ -8,7 +8,8 @@ so `mailparser_reason` looks for every input on which its answer could differ (r
 4.8's code: `core.MailParser.parse/_reset`, `addresses.parse_address_header`, `dates.parse_mail_date`,
 `received.split_received`, `utils.mime_header_view`) and names the first one found; None means the
 stdlib's reading is the same.  Every test here is conservative: a message it cannot vouch for takes the
-mail-parser path, which is only slower.
+mail-parser path, which is only slower.  parse_message asks in two halves, so that the MIME tree is walked
+once: `headers_reason`, then a `PartsCheck` that mime.Body's walk hands every part to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import datetime
 import re
 from collections.abc import Iterator
 from email.message import Message
+
+from mailrobot.mail.mime import Body, Leaf
 
 # Headers mail-parser runs its address recovery on (mailparser.const.ADDRESSES_HEADERS): every
 # occurrence of each can add an address-header defect.
@@ -77,11 +80,18 @@ _HEADER_WORD = re.compile(r"=\?([^?]*?)\?[qQbB]\?.*?\?=")  # email.header's ecre
 def mailparser_reason(msg: Message, index: dict[str, list[str]]) -> str | None:
     """Why mail-parser's reading of `msg` could differ from the stdlib's (a short English phrase), or
     None when it cannot: then its pairs, date and (empty) defects are what the stdlib gives.  `index` is
-    parse's lower-cased header name -> raw values of the top-level message."""
-    return _headers_reason(msg, index) or _parts_reason(msg)
+    parse's lower-cased header name -> raw values of the top-level message.  parse_message makes the same
+    check in two halves: headers_reason, then a PartsCheck in the walk of the body it reads anyway."""
+    reason = headers_reason(index)
+    if reason is None:
+        check = PartsCheck()
+        Body(0, [], check).walk(msg)
+        reason = check.reason
+    return reason
 
 
-def _headers_reason(msg: Message, index: dict[str, list[str]]) -> str | None:
+def headers_reason(index: dict[str, list[str]]) -> str | None:
+    """The reason found in the top-level header fields (`index` as for mailparser_reason), or None."""
     for name in SINGLE_HEADERS:
         if len(index.get(name, ())) > 1:
             return f"{len(index[name])} {name} headers"
@@ -195,45 +205,56 @@ def _blank(match: re.Match[str]) -> str:
     return "#" * len(match.group())
 
 
-def _parts_reason(msg: Message) -> str | None:
-    """mail-parser walks every part, attached messages included: their parse defects, invalid UTF-8 in
-    their MIME headers, a file name it cannot decode and a body part its charset does not decode are all
-    defects it reports (or exceptions it lets out)."""
-    for part, depth in _walk(msg):
-        if part is None:
-            return "a multipart holds something that is not a part"
-        if depth > MAX_DEPTH:
-            return "nested too deeply"
-        if part.defects:
-            return "parse defects"
-        for name, value in part.raw_items():
-            if name.lower() in _MIME_HEADERS and (not str(value).isascii() or "\x00" in str(value)):
-                return "8-bit or NUL in a MIME header"
-        try:
-            reason = _part_reason(part)
-        except Exception:  # the same stdlib call inside mail-parser would raise or note a defect too
-            return "a part the stdlib cannot read"
-        if reason:
-            return reason
-    return None
+class PartsCheck:
+    """The part half of mailparser_reason, fed by the body's one MIME walk (mime.Body): `reason` names the
+    first part found that mail-parser could read differently, None while there is none.  mail-parser walks
+    every part, attached messages included: their parse defects, invalid UTF-8 in their MIME headers, a
+    file name it cannot decode and a body part its charset does not decode are all defects it reports (or
+    exceptions it lets out)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def visit(self, part: Message, depth: int, leaf: Leaf | None) -> None:
+        if self.reason is None:
+            self.reason = _part_reason(part, depth, leaf or Leaf(part))
+
+    def subtree(self, part: Message, depth: int) -> None:
+        for below, at in _walk(part, depth):
+            if self.reason is not None:
+                return
+            self.visit(below, at, None)
 
 
-def _walk(msg: Message) -> Iterator[tuple[Message | None, int]]:
-    stack: list[tuple[Message, int]] = [(msg, 0)]
+def _walk(msg: Message, depth: int) -> Iterator[tuple[Message, int]]:
+    stack: list[tuple[Message, int]] = [(msg, depth)]
     while stack:
         part, depth = stack.pop()
         yield part, depth
         if part.is_multipart() and depth <= MAX_DEPTH:
-            children = part.get_payload()
-            for child in reversed(children):
-                if not isinstance(child, Message):
-                    yield None, depth + 1
-                    return
-                stack.append((child, depth + 1))
+            # something not a part among the children is _part_reason's
+            children = [child for child in part.get_payload() if isinstance(child, Message)]
+            stack.extend((child, depth + 1) for child in reversed(children))
 
 
-def _part_reason(part: Message) -> str | None:
-    filename = _filename(part)
+def _part_reason(part: Message, depth: int, leaf: Leaf) -> str | None:
+    if depth > MAX_DEPTH:
+        return "nested too deeply"
+    if part.defects:
+        return "parse defects"
+    for name, value in part.raw_items():
+        if name.lower() in _MIME_HEADERS and (not str(value).isascii() or "\x00" in str(value)):
+            return "8-bit or NUL in a MIME header"
+    if part.is_multipart() and not all(isinstance(child, Message) for child in part.get_payload()):
+        return "a multipart holds something that is not a part"
+    try:
+        return _content_reason(part, leaf)
+    except Exception:  # the same stdlib call inside mail-parser would raise or note a defect too
+        return "a part the stdlib cannot read"
+
+
+def _content_reason(part: Message, leaf: Leaf) -> str | None:
+    filename = leaf.raw_filename
     if filename and (_SURROGATE.search(filename) or ("=?" in filename and not _plain_filename(filename))):
         # RFC 2231 names in utf-7 or unicode-escape can hold surrogates: mail-parser's invalid-encoded-word
         return "a file name mail-parser may not decode"
@@ -250,14 +271,7 @@ def _part_reason(part: Message) -> str | None:
         return None
     if part.get("content-id") and part.get_content_subtype() not in ("html", "plain"):
         return None
-    return None if _body_decodes(part) else "a body part its charset does not decode"
-
-
-def _filename(part: Message) -> str | None:
-    """part.get_filename(), without parsing the parameters of a part that cannot have a name (most)."""
-    if "content-disposition" not in part and "name" not in str(part.get("content-type", "")).lower():
-        return None
-    return part.get_filename()
+    return None if _body_decodes(part, leaf) else "a body part its charset does not decode"
 
 
 def _plain_filename(filename: str) -> bool:
@@ -280,20 +294,18 @@ def _payload_refused(part: Message) -> bool:
     return False
 
 
-def _body_decodes(part: Message) -> bool:
+def _body_decodes(part: Message, leaf: Leaf) -> bool:
     """What core.MailParser._decode_body_payload does to a body part, without a CharsetDecodeDefect."""
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
     raw = part._payload  # as mail-parser reads it: get_payload() would already have decoded 8-bit text
     if encoding in ("", "7bit", "8bit") and isinstance(raw, str) and not _SURROGATE.search(raw):
         return True
-    known = len(part.defects)
-    data = part.get_payload(decode=True)
-    # Decoding records base64 defects on the part; mail-parser, when it runs, must find the part as parsed.
-    del part.defects[known:]
+    data = leaf.payload  # leaves part.defects as parsed, for mail-parser
     if not data:
         return True
+    charset = leaf.charset
     try:
-        data.decode(part.get_content_charset("utf-8")).encode("utf-8")
+        data.decode("utf-8" if charset is None else charset).encode("utf-8")
     except (LookupError, UnicodeError, ValueError):
         return False
     return True

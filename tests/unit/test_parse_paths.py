@@ -9,7 +9,7 @@ from email import policy
 
 import pytest
 
-from mailrobot.mail import parse
+from mailrobot.mail import mime, parse
 from mailrobot.mail.parse import parse_message
 from mailrobot.mail.plain import mailparser_reason
 from tests.support.factories import consumer_mail
@@ -181,6 +181,63 @@ def test_parts_are_left_as_parsed_for_mail_parser() -> None:
     mailparser_reason(msg, {})
     assert msg.defects == []
     assert_same_reading(raw)
+
+
+# --- the parts are checked in the body's one walk ------------------------------------------------------
+
+_BAD_NAME = "Content-Disposition: attachment; filename*=utf-7''%2B2AA-.pdf"
+
+
+def _multipart(*parts: str) -> bytes:
+    head = (
+        "From: a@b.kz\r\nTo: c@d.kz\r\nDate: Mon, 30 Nov 2026 14:00:00 +0600\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+    )
+    return (head + "".join(f"--b\r\n{part}\r\n" for part in parts) + "--b--\r\n").encode()
+
+
+def _nested(levels: int, part: str) -> str:
+    for i in range(levels):
+        part = f"Content-Type: multipart/mixed; boundary=d{i}\r\n\r\n--d{i}\r\n{part}\r\n--d{i}--"
+    return part
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        # where the walk of the body does not go: an attached message, a DSN's blocks, past the depth cap
+        "Content-Type: message/rfc822\r\n\r\nFrom: x@y.kz\r\nContent-Type: multipart/mixed; boundary=i\r\n"
+        f"\r\n--i\r\nContent-Type: application/pdf\r\n{_BAD_NAME}\r\n\r\nJVBERg==\r\n--i--",
+        "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.skes.kz\r\n\r\n"
+        "Final-Recipient: rfc822; a@b.kz\r\nnot a field",
+        _nested(35, f"Content-Type: application/pdf\r\n{_BAD_NAME}\r\n\r\nJVBERg=="),
+        # a multipart whose boundary never appears: its own body is what mail-parser reads as text
+        "Content-Type: multipart/mixed; boundary=zz\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "--y\r\nContent-Type: text/plain\r\n\r\nhi\r\n--y--",
+    ],
+)
+def test_parts_the_walk_does_not_read_itself_are_checked_whole(part: str) -> None:
+    raw = _multipart(part)
+    assert reason(raw) is not None
+    assert_same_reading(raw)
+
+
+def test_parts_past_the_walks_part_limit_are_checked() -> None:
+    plain = ["Content-Type: text/plain\r\n\r\nhi"] * (mime.MAX_PARTS + 5)
+    assert reason(_multipart(*plain)) is None
+    raw = _multipart(*plain, f"Content-Type: application/pdf\r\n{_BAD_NAME}\r\n\r\nJVBERg==")
+    assert reason(raw) == "a file name mail-parser may not decode"
+    assert_same_reading(raw)
+
+
+def test_the_notes_of_mail_parser_and_of_from_come_before_the_bodys() -> None:
+    # mail-parser runs after the walk now; its notes and the sender's keep their place before the walk's.
+    raw = mail("From: Nobody").replace(b'charset="utf-8"', b'charset="x-no-such"')
+    assert reason(raw) is not None
+    assert_same_reading(raw)
+    defects = parse_message(raw).defects
+    sender = next(i for i, d in enumerate(defects) if d.startswith("From has no usable address"))
+    assert sender < next(i for i, d in enumerate(defects) if "unknown charset" in d)
 
 
 @pytest.mark.parametrize(
