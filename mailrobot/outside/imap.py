@@ -246,7 +246,7 @@ class MailboxSource:
             if self._idle_round(stop, min(deadline, time.monotonic() + IDLE_SETTLE_SECONDS)):
                 return
             _text, responses = self._client().noop()
-            if stop.is_set() or any(_announces_mail(r) for r in responses):
+            if stop.is_set() or _mail_announced(responses):
                 return
             self._idle_round(stop, deadline)
         except (TimeoutError, IMAPClientError, OSError) as exc:
@@ -262,14 +262,14 @@ class MailboxSource:
                 responses = client.idle_check(timeout=min(1.0, max(until - time.monotonic(), 0.01)))
                 if any(r and r[0] == b"BYE" for r in responses if isinstance(r, tuple)):
                     raise MailboxGone("server said BYE")
-                if any(_announces_mail(r) for r in responses):
+                if _mail_announced(responses):
                     announced = True
                     break
         finally:
             _text, responses = client.idle_done()
         # The server syncs the mailbox when IDLE ends: mail that slipped in just before IDLE began is often
         # announced only now, in the reply to DONE, and the NOOP after the first round would not repeat it.
-        return announced or any(_announces_mail(r) for r in responses)
+        return announced or _mail_announced(responses)
 
     def close(self) -> None:
         if self.client is not None:
@@ -342,8 +342,14 @@ def arrival_time(value: object) -> datetime | None:
         return None
 
 
-def _announces_mail(response: object) -> bool:
-    return isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+def _mail_announced(responses: list[object]) -> bool:
+    """Whether these untagged responses announce new mail (EXISTS or RECENT)."""
+    announced = any(
+        isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )
+    if announced:  # timestamped: bench/intake.py --burst reads when the daemon heard of the mail
+        log.debug("the server announced new mail")
+    return announced
 
 
 def _quietly_logout(client: imapclient.IMAPClient) -> None:
