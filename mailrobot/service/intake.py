@@ -31,7 +31,7 @@ from mailrobot.regulation.decide import Effect, Policy, QueueNotice, RegisterCas
 from mailrobot.regulation.routing import Routing
 from mailrobot.regulation.states import EventKind, MessageStatus
 from mailrobot.regulation.workdays import WorkCalendar
-from mailrobot.store.bulk import SharedBatch, fill_in_defaults
+from mailrobot.store.bulk import SharedBatch, write_batch
 from mailrobot.store.db import Database
 from mailrobot.store.lookup import BatchCases, Lookup
 from mailrobot.store.models import Event, MailboxState, Message, utcnow
@@ -181,6 +181,7 @@ class Intake:
                 log.info(
                     "message %s seen again (uid %s): recorded as duplicate of #%s", key, fetched.uid, same.id
                 )
+        write_batch(session)  # its new rows in one INSERT a table
         return pending, suspects, outcomes
 
     def _notes(self, session: Session, row: Message, effects: list[Effect], now: datetime) -> None:
@@ -380,7 +381,7 @@ class Intake:
         return Applied("quarantined", reason)
 
     def _remember_sync(self, session: Session, mailbox: str, uidvalidity: int | None, last_uid: int) -> None:
-        fill_in_defaults(session)  # the batch's rows of one table in one INSERT (store.bulk)
+        write_batch(session)  # the batch's rows of one table in one INSERT (store.bulk)
         state = session.get(MailboxState, mailbox)
         if state is None:
             state = MailboxState(mailbox=mailbox, last_uid=0)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.schema import ColumnDefault
 
+from mailrobot.store.bulkinsert import insert_pending
 from mailrobot.store.lookup import BatchCases
 from mailrobot.store.numbering import CaseNumbers
 
@@ -23,6 +24,13 @@ class SharedBatch:
     notices: dict[str, int]
     cases: BatchCases
     numbers: CaseNumbers
+
+
+def write_batch(session: Session) -> None:
+    """Insert the batch's new rows with one statement a table (store.bulkinsert); what stays pending for
+    the flush gets its defaults first, so that the flush, too, writes a table's rows together."""
+    insert_pending(session)
+    fill_in_defaults(session)
 
 
 def fill_in_defaults(session: Session) -> None:
