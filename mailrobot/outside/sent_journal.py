@@ -13,6 +13,8 @@ import fcntl
 import hashlib
 import logging
 import os
+import pwd
+import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,6 +94,45 @@ def journal_directory(
     if state:
         return Path(state), "$STATE_DIRECTORY"
     return None, "neither smtp.journal_dir nor $STATE_DIRECTORY (systemd's StateDirectory=) is set"
+
+
+# Where the shipped unit's StateDirectory=mailrobot puts $STATE_DIRECTORY (contrib/systemd/mailrobot.service):
+# doctor, run from a shell without that variable, looks there for the daemon's journal.
+SHIPPED_STATE_DIRECTORY = Path("/var/lib/mailrobot")
+
+
+def journal_access(directory: Path, name: str) -> tuple[str, str | None]:
+    """What was checked of a journal directory (for doctor), and why a sender could not open its journal
+    there (None when it could).  root passes every permission check, so for root only owner and mode tell
+    whether the daemon's own user may write it."""
+    path = directory / name
+    try:
+        if not directory.is_dir():
+            return "", f"{directory} {'is not a directory' if directory.exists() else 'does not exist'}"
+        target = path if path.exists() else directory  # the sender opens the file, else creates it
+        info = target.stat()
+    except OSError as exc:
+        return "", f"cannot look into {directory}: {exc.strerror}"
+    mode = stat.S_IMODE(info.st_mode)
+    what = f"{target} (owner {_user(info.st_uid)}, mode {mode:04o})"
+    if os.geteuid() == 0:
+        owner_writes = info.st_uid != 0 and mode & 0o200
+        if not (owner_writes or mode & 0o022):
+            return "", f"only root may write {what}"
+        whom = _user(info.st_uid) if owner_writes else "a user its mode lets write"
+        return f"checked as root, who may write anything: {what}; the daemon must run as {whom}", None
+    need = os.R_OK | os.W_OK if target == path else os.W_OK | os.X_OK
+    me = _user(os.geteuid())
+    if os.access(target, need):
+        return f"checked as {me}, who may write {what}", None
+    return "", f"{me} cannot write {what}"
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def journal_name(database_url: str) -> str:

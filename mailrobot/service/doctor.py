@@ -7,8 +7,9 @@ changed, except the processed folder, which is created when the config allows it
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,12 @@ from mailrobot.jobs.scheduler import check_schedules
 from mailrobot.outside.imap import CREATED, EXISTS, MailboxProbe
 from mailrobot.outside.probe import Failure, ProbeFailed
 from mailrobot.outside.sender import probe_login
+from mailrobot.outside.sent_journal import (
+    SHIPPED_STATE_DIRECTORY,
+    journal_access,
+    journal_directory,
+    journal_name,
+)
 from mailrobot.service.context import Services
 
 OK, WARN, FAIL = "✔", "!", "✘"
@@ -73,6 +80,7 @@ def _checks(services: Services) -> Iterator[Check]:
         yield disk
     if not database.failed:
         yield _outbox(services)
+    yield _sender_journal(settings)
     imap = _Imap(settings)
     yield imap.login()
     if imap.logged_in:
@@ -244,6 +252,46 @@ def _outbox(services: Services) -> Check:
         age = f"{seconds} s" if seconds < 120 else f"{_minutes(waited)} min"
         return Check("outbox", OK, f"{health.pending} mail(s) waiting, the oldest for {age}, none failed")
     return Check("outbox", OK, f"{health.pending} mail(s) waiting, none failed")
+
+
+def _sender_journal(
+    settings: Settings, environ: Mapping[str, str] = os.environ, shipped: Path = SHIPPED_STATE_DIRECTORY
+) -> Check:
+    """How the daemon's sender will record its sends: in batches with a sent journal, or (PostgreSQL without
+    a journal directory) a transaction per mail.  Doctor runs from a shell, without systemd's variables."""
+    url = settings.database.url
+    if make_url(url).get_backend_name() == "sqlite":
+        return Check(
+            "outbox sender", OK, f"batches, sent journal beside the database ({make_url(url).database}.sent)"
+        )
+    directory, source = journal_directory(settings.smtp, environ)
+    if directory is not None:
+        checked, problem = journal_access(directory, journal_name(url))
+        if problem is None:
+            return Check("outbox sender", OK, f"batches, sent journal in {directory} ({source}; {checked})")
+        fix = (
+            f"make it the daemon's (the unit's User=mailrobot): install -d -m 0750 -o mailrobot -g mailrobot "
+            f"{directory}, and chown mailrobot: a journal file in it that another user owns"
+        )
+        return Check("outbox sender", WARN, f"a transaction per mail: {problem} ({source})", fix)
+    return _shipped_journal(shipped / journal_name(url))
+
+
+def _shipped_journal(path: Path) -> Check:
+    """Neither set here: the daemon batches only if the shipped unit gives it $STATE_DIRECTORY, and then its
+    journal is in that directory (it is created at the sender's first start and stays)."""
+    try:
+        if path.exists():
+            return Check("outbox sender", OK, f"batches under systemd (journal {path})")
+        looked = f"no {path}"
+    except OSError as exc:  # the unit's StateDirectoryMode=0750 keeps other users out
+        looked = f"cannot look into {path.parent}: {exc.strerror}; run doctor as the daemon's user"
+    detail = "a transaction per mail unless the daemon runs under the shipped unit (StateDirectory=) or "
+    return Check(
+        "outbox sender", WARN, detail + f"smtp.journal_dir is set ({looked})",
+        "run the daemon under contrib/systemd/mailrobot.service, or set [smtp] journal_dir to a directory of "
+        "this host the daemon's user may write (less CPU, and a kill -9 resends only the mail in flight)",
+    )  # fmt: skip
 
 
 def _minutes(value: timedelta) -> int:
