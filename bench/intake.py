@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,11 +33,13 @@ sys.path.insert(0, str(REPO))
 
 from bench.notify import NotifyObserver, first_logged  # noqa: E402
 from bench.proctree import TreeSampler  # noqa: E402
+from mailrobot.outside.imap import IDLE_SETTLE_SECONDS  # noqa: E402
 from tests.support.config import robot_config, write_toml  # noqa: E402
 from tests.support.daemon import COMMAND, running_daemon  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
 from tests.support.factories import consumer_mail  # noqa: E402
 from tests.support.net import LOCALHOST, free_port  # noqa: E402
+from tests.support.systemd import NotifySocket  # noqa: E402
 
 
 class CountingSink:
@@ -189,18 +192,26 @@ def burst(
         data = tomllib.loads(config.read_text())
         data.setdefault("logging", {})["level"] = "DEBUG"
         config = write_toml(config.with_name(f"{config.stem}-debug.toml"), data)
-    with running_daemon(config) as daemon, dovecot.session(user[0]) as imap:
-        time.sleep(3)  # started, the mailbox synced, in IDLE (as idle_latency)
+    with (
+        closing(NotifySocket()) as systemd,  # as under systemd: it says when it waits for mail
+        running_daemon(config, notify_socket=systemd.address) as daemon,
+        dovecot.session(user[0]) as imap,
+        NotifyObserver(dovecot, user[0]) as observer,  # in IDLE from before the daemon is, too
+    ):
+        systemd.wait_for(lambda fields: fields.get("STATUS", "").startswith("idle"), timeout=120)
+        # Past its first, short IDLE round (a MOVE as that round ends is announced in the reply to DONE or
+        # to the NOOP after it, without the server's notify delay): in the long round, as the observer.  A
+        # fixed 3 s after the start, as before, often fell on that boundary or before the daemon was up.
+        time.sleep(IDLE_SETTLE_SECONDS + 1)
         base = sink.count
         imap.select_folder("Staging")
         tree = TreeSampler(daemon.pid)  # sampled by hand, at the MOVE and at the last notice only
-        with NotifyObserver(dovecot, user[0]) as observer:
-            cpu = tree_cpu(tree)
-            started, wall = time.perf_counter(), time.time()
-            imap.move(imap.search("ALL"), "INBOX")
-            sink.wait_for(base + len(raws), timeout=600)
-            seconds, cpu = time.perf_counter() - started, tree_cpu(tree) - cpu
-            delay = observer.heard_at(timeout=10) - started
+        cpu = tree_cpu(tree)
+        started, wall = time.perf_counter(), time.time()
+        imap.move(imap.search("ALL"), "INBOX")
+        sink.wait_for(base + len(raws), timeout=600)
+        seconds, cpu = time.perf_counter() - started, tree_cpu(tree) - cpu
+        delay = observer.heard_at(timeout=10) - started
         heard = first_logged(daemon.log()) if daemon_log else None
         return Burst(seconds, cpu, delay, None if heard is None else heard - wall)
 
