@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -258,9 +258,12 @@ class Applier:
         }
         rendered = self.renderer.render(MailKind.NOTICE, case.language, context)
         # In reply to the mail that opened the case (not yet readable back from the session).
-        envelope = replace(
-            self.mailer.consumer_envelope(session, case, MailKind.NOTICE, "auto-replied", thread=False),
-            in_reply_to=parsed.message_id if notice.thread_on_message else notice.in_reply_to,
-            references=parsed.references if notice.thread_on_message else (),
+        on_message = notice.thread_on_message
+        envelope = self.mailer.to_consumer(
+            case,
+            MailKind.NOTICE,
+            parsed.message_id if on_message else notice.in_reply_to,
+            parsed.references if on_message else (),
+            "auto-replied",
         )
         return self.mailer.queue(session, case, MailKind.NOTICE, envelope, rendered, now)

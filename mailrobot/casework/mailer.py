@@ -57,13 +57,25 @@ class Mailer:
         reply to the registration notice when `on_notice`); `automatic` is False for a person's words
         relayed (an answer) is no automatic reply (`auto_submitted` None), a notice is "auto-replied"."""
         parent, references = consumer_thread(session, case, on_notice) if thread else (None, ())
+        return self.to_consumer(case, kind, parent, references, auto_submitted)
+
+    def to_consumer(
+        self,
+        case: Case,
+        kind: str,
+        in_reply_to: str | None,
+        references: tuple[str, ...],
+        auto_submitted: str | None = "auto-generated",
+    ) -> Envelope:
+        """consumer_envelope's, in the thread the caller names (the registration notice's: the mail that
+        opened the case, not yet readable back from the session)."""
         return Envelope(
             from_address=self.settings.smtp.from_address,
             from_name=self.settings.company_name(case.language),
             to_address=case.requester,
             to_name=case.requester_name,
             message_id=self.message_id(case.number, kind),
-            in_reply_to=parent,
+            in_reply_to=in_reply_to,
             references=references,
             auto_submitted=auto_submitted,
             case_number=case.number,

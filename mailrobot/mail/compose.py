@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import base64mime, quoprimime
 from email.header import MAXLINELEN, Header
 from email.utils import format_datetime, formataddr
@@ -59,7 +59,13 @@ class Attachment:
 
 
 def _mailbox(name: str, address: str) -> str:
-    return formataddr((header_safe(name, 80), address), charset="utf-8")
+    name = header_safe(name, 80)
+    data = _utf8(name) if address.isascii() and not name.isascii() else None
+    if data is None:
+        return formataddr((name, address), charset="utf-8")
+    # What formataddr writes for a non-ASCII name (one encoded word, base64 or Q, whichever is shorter),
+    # without email.charset's measuring of Q a byte at a time.
+    return f"{_shorter_encoding(data)(data, charset='utf-8')} <{address}>"
 
 
 @lru_cache(maxsize=64)
@@ -90,15 +96,11 @@ def _encoded_line(name: str, value: str) -> str | None:
     fit on its line), without re-encoding the word at each character: 35 us a notice's subject, a tenth of
     the notice.  None where Header would do something else (several lines, a lone surrogate, a header name
     so long that no character fits): the caller asks Header then."""
-    if value.splitlines() != [value]:
+    data = _utf8(value) if value.splitlines() == [value] else None
+    if data is None:
         return None
-    try:
-        data = value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    q_length = len(data) + 2 * len(data.translate(None, _Q_PLAIN))  # quoprimime.header_length, faster
-    b64 = base64mime.header_length(data) < q_length  # a tie is Q, as in Header
-    encode = base64mime.header_encode if b64 else quoprimime.header_encode
+    encode = _shorter_encoding(data)
+    b64 = encode is base64mime.header_encode
     limit = MAXLINELEN - len(name) - 2 - _CHROME  # the first line holds "Name: " too
     words: list[str] = []
     while data:
@@ -112,6 +114,20 @@ def _encoded_line(name: str, value: str) -> str | None:
     return f"{_CRLF} ".join(words)
 
 
+def _utf8(value: str) -> bytes | None:
+    """`value` as UTF-8; None for a lone surrogate (which the standard library refuses, in its own way)."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def _shorter_encoding(data: bytes) -> Callable[..., str]:
+    """The RFC 2047 encoder email.charset picks for UTF-8: base64 if shorter than Q, else Q (a tie too)."""
+    q_length = len(data) + 2 * len(data.translate(None, _Q_PLAIN))  # quoprimime.header_length, faster
+    return base64mime.header_encode if base64mime.header_length(data) < q_length else quoprimime.header_encode
+
+
 def _q_fit(data: bytes, limit: int) -> int:
     """How many of `data`'s first bytes fit in `limit` characters as Q: one each if plain, else three."""
     length = 0
@@ -120,6 +136,13 @@ def _q_fit(data: bytes, limit: int) -> int:
         if length > limit:
             return at
     return len(data)
+
+
+@lru_cache(maxsize=16)
+def _date(date: datetime, offset: timedelta | None) -> str:
+    """The Date header's value: a batch's mail all have its clock's.  Keyed on the offset too: the same
+    moment in another zone is an equal datetime, but another Date."""
+    return format_datetime(date)
 
 
 def _safe_ids(ids: Sequence[str]) -> list[str]:
@@ -285,7 +308,7 @@ def _headers(rendered: Rendered, envelope: Envelope, date: datetime) -> list[str
         lines.append(f"Reply-To: {_mailbox(envelope.from_name, envelope.reply_to)}")  # a case's own
     lines += [
         _text_header("Subject", rendered.subject),
-        f"Date: {format_datetime(date)}",
+        f"Date: {_date(date, date.utcoffset())}",
         f"Message-ID: {envelope.message_id}",
     ]
     parents = _safe_ids([envelope.in_reply_to] if envelope.in_reply_to else [])

@@ -9,6 +9,7 @@ import base64
 import secrets
 from datetime import date, datetime
 from email import message_from_bytes, policy
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from mailrobot.mail import compose as composing
 from mailrobot.mail import render as rendering
 from mailrobot.mail.render import Renderer
+from mailrobot.mail.text import header_safe
 from mailrobot.regulation.states import MailKind
 from mailrobot.service.intake import Fetched
 from mailrobot.store.models import Outbox
@@ -69,6 +71,11 @@ def _notices(tmp_path: Path, company: dict[str, str], mails: list[bytes], first_
     return notices
 
 
+def _formataddr(name: str, address: str) -> str:
+    """compose's mailboxes as they were: formataddr's."""
+    return formataddr((header_safe(name, 80), address), charset="utf-8")
+
+
 def _slow_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """What compose and render did before the shortcuts."""
 
@@ -81,7 +88,9 @@ def _slow_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         return template.render(values)
 
     monkeypatch.setattr(composing, "_encoded_line", lambda name, value: None)
-    monkeypatch.setattr(composing, "_sender", composing._mailbox)
+    monkeypatch.setattr(composing, "_mailbox", _formataddr)
+    monkeypatch.setattr(composing, "_sender", _formataddr)
+    monkeypatch.setattr(composing, "_date", lambda date, offset: format_datetime(date))
     monkeypatch.setattr(composing, "_base64", lambda d: base64.encodebytes(d).decode().replace("\n", "\r\n"))
     monkeypatch.setattr(Renderer, "_format_date", strftime_date)
     monkeypatch.setattr(rendering, "_render", template_render)
