@@ -16,7 +16,7 @@ from email.parser import BytesParser
 import mailparser
 
 from mailrobot.mail.mime import Attachment, Body, content_type
-from mailrobot.mail.plain import PartsCheck, headers_reason
+from mailrobot.mail.plain import PartsCheck, headers_reason, plain_pairs
 from mailrobot.mail.text import clean, decode_header_value, header_safe
 
 __all__ = [  # Attachment: mime's, re-exported
@@ -274,9 +274,11 @@ def _sender(
 
 
 def _pairs(index: dict[str, list[str]], name: str) -> list[tuple[str, str]]:
-    values = [v.replace("\r", " ").replace("\n", " ") for v in index.get(name, [])]
-    if not values:
-        return []
+    values = index.get(name, [])
+    pairs = plain_pairs(values) if values else []  # getaddresses' reading, without its cost, when plain
+    if pairs is not None:
+        return pairs
+    values = [v.replace("\r", " ").replace("\n", " ") for v in values]
     try:
         return email.utils.getaddresses(values)
     except Exception:  # getaddresses has raised on crafted input in past CPython releases

@@ -8,12 +8,22 @@ import email
 from email import policy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mailrobot.mail import mime, parse
+from mailrobot.mail import mime, parse, plain
 from mailrobot.mail.parse import parse_message
-from mailrobot.mail.plain import mailparser_reason
+from mailrobot.mail.plain import mailparser_reason, plain_pairs
 from tests.support.factories import consumer_mail
-from tests.unit.test_parse_fast import RECEIVED, _quiet_mailparser, assert_same_reading, mail, reason
+from tests.unit.test_parse_fast import (
+    _FUZZ,
+    PIECES,
+    RECEIVED,
+    _quiet_mailparser,
+    assert_same_reading,
+    mail,
+    reason,
+)
 
 __all__ = ["_quiet_mailparser"]  # the autouse fixture, for this module too
 
@@ -280,3 +290,81 @@ def test_the_bench_mail_takes_the_fast_path() -> None:
         raw = consumer_mail(sender=f"consumer{i}@mail.ru", subject=f"Обращение {i}", body=body)
         assert reason(raw) is None
         assert_same_reading(raw)
+
+
+# --- plain address lists read without getaddresses -----------------------------------------------------
+
+_ADDRESS_PIECES = [
+    *PIECES,
+    "a@b.kz",
+    "<a@b.kz>",
+    " <c.d@e-f.kz>",
+    "(Doe, John)",
+    '"Doe, John"',
+    '""',
+    "  ",
+    "\t",
+]
+_WORDS = ["J.", "Aigul", "=?utf-8?q?A_B?=", ".", "O'Neil", '""', '"Q, R"', '" a  b "', '"(x)"', '"a@b.kz"']
+_SPECS = ["a@b.kz", "A.B@c-d.kz", "x+y@z.kz", "a=b?c@d", "#!@x"]
+_NAMES = ["(Name)", "(Doe, John)", "( a  b )", "()", '("q")', "(a@b.kz)", "(<x>)"]
+_FWS = st.sampled_from(["", " ", "  ", "\t", "\r\n ", "\r\n\t"])
+
+
+@st.composite
+def _address_list(draw: st.DrawFn) -> str:
+    """A list along plain.py's grammar, sometimes with a piece out of place."""
+    items = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.integers(0, 2))
+        spec = draw(st.sampled_from(_SPECS))
+        if kind == 0:
+            words = draw(st.lists(st.sampled_from(_WORDS), max_size=3))
+            items.append(" ".join(words) + draw(_FWS) + f"<{spec}>")
+        else:
+            items.append(spec + (" " + draw(st.sampled_from(_NAMES)) if kind == 2 else ""))
+    value = draw(_FWS) + (draw(_FWS) + "," + draw(_FWS)).join(items) + draw(_FWS)
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(value)))
+        value = value[:at] + draw(st.sampled_from(_ADDRESS_PIECES)) + value[at:]
+    return value
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    return email.utils.getaddresses([v.replace("\r", " ").replace("\n", " ") for v in values])
+
+
+_RANDOM_LIST = st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=12).map("".join)
+
+
+@_FUZZ
+@given(st.lists(_address_list() | _RANDOM_LIST, min_size=1, max_size=3))
+def test_plain_pairs_are_what_getaddresses_reads(values: list[str]) -> None:
+    pairs = plain_pairs(values)
+    assert pairs is None or pairs == _getaddresses(values)
+    # and it reads every list the check calls plain (To, Cc, Reply-To), no other
+    plain_list = all(
+        v.isascii() and len(v) <= plain.MAX_VALUE and plain._PLAIN_LIST.fullmatch(v) for v in values
+    )
+    assert (pairs is not None) == plain_list
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "aigul@mail.ru",
+        "Aigul <aigul@mail.ru>",
+        '"Seitkali, Aigul" <Aigul.Seitkali@mail.ru>, op@skes.kz',
+        'J. R. "Bob" Smith <j.smith@example.com>',
+        "MAILER-DAEMON@mx.skes.kz (Mail Delivery System)",
+        "=?utf-8?b?0JDQudCz0YPQu9GM?=\r\n <aigul@mail.ru>,\r\n\t<b@c.kz> , d@e.kz (D,  E)",
+        '"" <a@b.kz>',
+    ],
+)
+def test_plain_address_lists_are_read_without_getaddresses(value: str) -> None:
+    assert plain_pairs([value, "x@y.kz"]) == _getaddresses([value, "x@y.kz"])
+
+
+@pytest.mark.parametrize("value", ["", " ", "undisclosed-recipients:;", "a@b.kz,", "Ivanov, Ivan <i@b.kz>"])
+def test_other_address_lists_are_left_to_getaddresses(value: str) -> None:
+    assert plain_pairs([value]) is None
