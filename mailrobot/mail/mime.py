@@ -27,6 +27,11 @@ MAX_FILENAME = 255  # characters of an attachment's name kept (the extension sur
 _MESSAGE_TYPES = ("message/rfc822", "message/global", "message/news")
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200})[ \t]*\r?$", re.MULTILINE)
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+# A type and a charset parameter and nothing else, the value a token, quoted or not (ASCII only: the stdlib
+# gives up on others).
+_ONLY_CHARSET = re.compile(
+    r'[ \t]*[\w.+-]+/[\w.+-]+[ \t\r\n]*;[ \t\r\n]*charset=(?:"([\w.:+-]+)"|([\w.:+-]+))[ \t\r\n]*', re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,13 @@ class Leaf:
 
     @cached_property
     def charset(self) -> str | None:
-        return self.part.get_content_charset()
+        """get_content_charset(), read off the usual one-parameter Content-Type without its parameter parse
+        (which cost a bench mail's walk a quarter of its time)."""
+        value = self.part.get("content-type")
+        match = _ONLY_CHARSET.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            return self.part.get_content_charset()
+        return (match[1] or match[2]).lower()
 
 
 class PartCheck(Protocol):

@@ -256,8 +256,9 @@ def _sender(
     leaves encoded words inside quotes and escapes invalid bytes as text."""
     raw_from = index.get("from", [])
     pairs = mp.from_ if mp else _pairs(index, "from")
+    decoded = {n: decode_header_value(n) for n, _ in pairs if plain and "=?" in n}  # each decoded once
     if plain:  # mail-parser gives no name when the (decoded) name is the address itself
-        pairs = [("" if n == a or ("=?" in n and decode_header_value(n) == a) else n, a) for n, a in pairs]
+        pairs = [("" if n == a or decoded.get(n) == a else n, a) for n, a in pairs]
     addrs = _addresses(pairs)
     if not addrs:
         if raw_from and raw_from[0].strip():
@@ -270,7 +271,7 @@ def _sender(
         # name from the raw header instead (only then: it costs a second address parse).
         raw_pairs = _pairs({"from": raw_from[:1]}, "from")
         name = next((n for n, a in raw_pairs if _normalize_address(a) == addrs[0]), name)
-    return addrs[0], header_safe(decode_header_value(name), 200)
+    return addrs[0], header_safe(decoded[name] if name in decoded else decode_header_value(name), 200)
 
 
 def _pairs(index: dict[str, list[str]], name: str) -> list[tuple[str, str]]:
