@@ -1,8 +1,10 @@
-"""The short cuts parse takes past stdlib calls on the usual header values (mail/mime.py's Leaf.charset)
-give what the stdlib call gives, on those values and on values built to trip them."""
+"""The short cuts parse takes past stdlib calls on the usual header values (mail/mime.py's Leaf.charset,
+parse's space test in an address) give what the stdlib call gives, on those values and on values built to
+trip them."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from email.message import Message
 
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailrobot.mail import mime
+from mailrobot.mail import mime, parse
 from mailrobot.mail.mime import Leaf
 from tests.unit.test_parse_fast import _FUZZ
 
@@ -80,3 +82,10 @@ def test_the_short_cut_takes_the_usual_values() -> None:
         "text/plain;\r\n charset=us-ascii",
     ):
         assert mime._ONLY_CHARSET.fullmatch(value)
+
+
+def test_an_address_space_is_what_isspace_calls_one() -> None:
+    # parse._normalize_address finds spaces with a pattern instead of str.isspace() per character
+    differ = [c for c in range(sys.maxunicode + 1) if bool(parse._SPACE.search(chr(c))) != chr(c).isspace()]
+    assert differ == []
+    assert parse._normalize_address("a b@c.kz") == parse._normalize_address("a\u2003@c.kz") == ""
