@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.interfaces import MANYTOONE, ONETOMANY
 from sqlalchemy.orm.state import InstanceState
 from sqlalchemy.sql.schema import ColumnDefault
@@ -57,7 +58,7 @@ def insert_pending(session: Session) -> int:
         return 0
     by_class: dict[type[Any], list[InstanceState[Any]]] = {}
     for obj in session.new:
-        by_class.setdefault(type(obj), []).append(inspect(obj))
+        by_class.setdefault(type(obj), []).append(instance_state(obj))
     chosen: list[tuple[_Plan, list[InstanceState[Any]]]] = []
     going: set[InstanceState[Any]] = set()
     for model in BULK_MODELS:
@@ -96,11 +97,18 @@ def _ready_prefix(
         values = state.dict
         if values.get("id") is not None or any(mark in values for mark in _CHUNK_MARKS):
             break
-        parents = (values.get(relationship) for relationship, _pairs in plan.parents)
-        if any(p is not None and inspect(p).key is None and inspect(p) not in going for p in parents):
+        if not all(_inserted(values.get(relationship), going) for relationship, _pairs in plan.parents):
             break
         ready.append(state)
     return ready
+
+
+def _inserted(parent: object, going: set[InstanceState[Any]]) -> bool:
+    """Whether a row's parent (None: no parent) is in the database, or will be, before the row."""
+    if parent is None:
+        return True
+    state = instance_state(parent)
+    return state.key is not None or state in going
 
 
 def _rows(states: list[InstanceState[Any]], plan: _Plan) -> list[dict[str, object]]:
@@ -111,7 +119,7 @@ def _rows(states: list[InstanceState[Any]], plan: _Plan) -> list[dict[str, objec
         for relationship, pairs in plan.parents:
             parent = values.get(relationship)
             if parent is not None:  # the relationship decides the foreign key, as in a flush
-                parent_values = inspect(parent).dict
+                parent_values = instance_state(parent).dict
                 for local, remote in pairs:
                     values[local] = parent_values[remote]
         row = {}
