@@ -40,7 +40,9 @@ from mailrobot.store.queue import count_case, count_notice, notice_counts
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
+# Deaths in a message's processing before it is quarantined (kept, reported, releasable).  Not 3: kills soon
+# after each start hit the first mail processed again and again (the kill -9 drill under load, once).
+MAX_ATTEMPTS = 5
 __all__ = ["Fetched", "Intake", "Outcome", "ReleaseRefused", "dedup_key"]  # dedup_key: mail.identity's
 
 
@@ -210,15 +212,8 @@ class Intake:
             suspects.append((first, fetched.raw))
             return []
         log.info("message uid %s already processed as %s; moving it on", fetched.uid, first.status)
-        return [
-            Outcome(
-                fetched.uid,
-                MessageStatus.REPLAY,
-                f"already processed: {first.status}",
-                None,
-                first.message_id,
-            )
-        ]
+        reason = f"already processed: {first.status}"
+        return [Outcome(fetched.uid, MessageStatus.REPLAY, reason, None, first.message_id)]
 
     @staticmethod
     def _new_row(

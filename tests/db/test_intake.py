@@ -13,7 +13,7 @@ from mailrobot.mail.parse import Parsed
 from mailrobot.mail.tokens import read_message_id
 from mailrobot.regulation.classify import Facts, Verdict
 from mailrobot.service import intake as intake_module
-from mailrobot.service.intake import Fetched, Intake, dedup_key
+from mailrobot.service.intake import MAX_ATTEMPTS, Fetched, Intake, dedup_key
 from mailrobot.store.models import Case, Event, Message, Outbox
 from tests.support.config import SECRET, make_settings
 from tests.support.factories import consumer_mail
@@ -150,21 +150,21 @@ def test_deaths_in_a_batch_count_against_the_message_alone_when_they_hit_not_the
         return decide_all(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Intake, "_decide_all", dying)
-    for _run in range(3):  # each start dies at its first decision
+    for _run in range(MAX_ATTEMPTS):  # each start dies at its first decision
         deaths["left"] = 1
         with pytest.raises(Killed):
             pipeline.process(BOX, 7, batch)
     outcomes = {o.uid: o.status for o in pipeline.process(BOX, 7, batch)}
-    # Uid 1 went alone after the first death and died alone twice: the suspect.  The others never did.
+    # Uid 1 went alone after the first death and died alone each time after: the suspect.  The others did not.
     assert outcomes == {1: "quarantined", 2: "case", 3: "case", 4: "case", 5: "case"}
     with pipeline.db.sessions() as s:
         attempts = {uid: n for uid, n in s.execute(select(Message.uid, Message.attempts))}
-    assert attempts == {1: 4, 2: 2, 3: 2, 4: 2, 5: 2}  # the batch's, then one alone each
+    assert attempts == {1: MAX_ATTEMPTS + 1, 2: 2, 3: 2, 4: 2, 5: 2}  # the batch's, then one alone each
 
 
 def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intake) -> None:
     raw = consumer_mail(message_id="<killer@x>")
-    with pipeline.db.transaction() as s:  # what three crashed attempts leave behind
+    with pipeline.db.transaction() as s:  # what the crashed attempts leave behind
         s.add(
             Message(
                 dedup_key=dedup_key(raw),
@@ -175,7 +175,7 @@ def test_a_message_that_keeps_killing_the_process_is_quarantined(pipeline: Intak
                 sha256="-",
                 raw=raw,
                 status="received",
-                attempts=3,
+                attempts=MAX_ATTEMPTS,
                 received_at=NOW,
             )
         )
