@@ -3,9 +3,12 @@ DONE (Dovecot does, for mail that landed just before IDLE began) ends the wait a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from mailrobot.config import ImapSettings
 from mailrobot.outside.imap import MailboxSource
@@ -41,15 +44,20 @@ def _source(client: ScriptedClient) -> MailboxSource:
     return source
 
 
-def test_mail_announced_in_the_reply_to_done_ends_the_wait() -> None:
+def test_mail_announced_in_the_reply_to_done_ends_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     client = ScriptedClient([[(1, b"EXISTS")]])
-    _source(client).wait(threading.Event())
+    with caplog.at_level(logging.DEBUG, logger="mailrobot.outside.imap"):
+        _source(client).wait(threading.Event())
     assert client.commands == ["IDLE", "DONE"]  # no NOOP, no 30 s round: the mail is fetched now
+    # bench/intake.py --burst reads when the daemon heard of a MOVE from this line's timestamp.
+    assert [r.getMessage() for r in caplog.records] == ["the server announced new mail"]
 
 
-def test_without_an_announcement_the_long_round_follows() -> None:
+def test_without_an_announcement_the_long_round_follows(caplog: pytest.LogCaptureFixture) -> None:
     client = ScriptedClient([[], []])
     stop = threading.Event()
     threading.Timer(3.0, stop.set).start()
-    _source(client).wait(stop)
+    with caplog.at_level(logging.DEBUG, logger="mailrobot.outside.imap"):
+        _source(client).wait(stop)
     assert client.commands == ["IDLE", "DONE", "NOOP", "IDLE", "DONE"]
+    assert "the server announced new mail" not in caplog.text
