@@ -178,7 +178,9 @@ def test_reminder_overdue_alert_digest_and_report_reach_people(
     assert len(to(smtp_sink, HEAD)) == 3  # one digest only
 
     # The month's report, on demand: files, and mail to the head (who publishes it) with both attachments.
-    month = aigul["received_at"][:7]
+    # The report's month is the local one (Asia/Almaty, UTC+5): received_at is in UTC, which is still the
+    # month before from 19:00 UTC on a month's last day.
+    month = calendar.local_date(datetime.fromisoformat(aigul["received_at"])).strftime("%Y-%m")
     out = tmp_path / "report"
     result = mailrobot(config, "report", "monthly", "--month", month, "--out", str(out), "--send")
     assert "2 cases" in result.stdout and "1 report mails queued" in result.stdout
